@@ -1,0 +1,153 @@
+"""Command line of the orchestrator (``python -m harness``); nox sessions call it, users may too.
+
+Each command is a short chain of plain steps (load the matrix, discover scenarios, act, summarize) and returns its
+exit code: 0 done, 1 the run finished with problems where the command gates on them, 2 a usage error (bad
+matrix, unknown environment, missing results), always with a one-line reason per problem on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import matrix as matrix_mod
+from harness import scenario as scenario_mod
+from harness.errors import HarnessError
+from harness.results import new_run_id, results_schema
+
+__all__ = ["main"]
+
+DEFAULT_MATRIX = "matrix.yaml"
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+
+
+def _packages(value: str | None) -> tuple[str, ...]:
+    raw = value or os.environ.get("COMPAT_SCENARIO_PACKAGES", "scenarios")
+    return tuple(p for p in raw.split(",") if p)
+
+
+def _load(args: argparse.Namespace) -> tuple[matrix_mod.Matrix, dict[str, scenario_mod.Scenario]]:
+    registry = scenario_mod.discover(_packages(args.scenario_packages))
+    return matrix_mod.load(args.matrix, registry), registry
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    matrix, _ = _load(args)
+    print(f"{matrix.path}: {len(matrix.environments)} environments, {len(matrix.scenario_ids)} scenarios: ok")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    matrix, registry = _load(args)
+    listing = {
+        "environments": [
+            {"name": e.name, "python": e.python, "packages": e.packages, "env": e.env, "frameworks": e.frameworks}
+            for e in matrix.environments.values()
+        ],
+        "baseline": matrix.baseline,
+        "scenarios": [
+            {"id": sid, "area": registry[sid].area, "requires": list(registry[sid].requires)}
+            for sid in matrix.scenario_ids
+        ],
+    }
+    if args.json:
+        print(json.dumps(listing, indent=2))
+    else:
+        for env in listing["environments"]:
+            pins = ", ".join(f"{k}=={v}" for k, v in env["packages"].items())
+            print(f"{env['name']}: {pins} {env['env'] or ''}".rstrip())
+        for item in listing["scenarios"]:
+            print(f"  {item['id']} requires {item['requires']}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import run_environment
+
+    matrix, registry = _load(args)
+    env = matrix.environment(args.env)
+    run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
+    run_dir = Path(args.results_dir) / run_id
+    venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.name
+    extra = tuple(Path(p) for p in os.environ.get("COMPAT_EXTRA_PYTHONPATH", "").split(os.pathsep) if p)
+    doc = run_environment(
+        matrix,
+        env.name,
+        run_dir,
+        venv_dir.resolve(),
+        registry,
+        run_id=run_id,
+        scenario_packages=_packages(args.scenario_packages),
+        extra_pythonpath=extra,
+    )
+    counts: dict[str, int] = {}
+    for cell in doc.scenarios:
+        counts[cell.status] = counts.get(cell.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    print(f"{env.name}: {doc.state}; {summary or 'no scenarios'}; results in {run_dir / (env.name + '.json')}")
+    if doc.env_error:
+        print(f"{env.name}: env-error: {doc.env_error.message.splitlines()[0]}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import latest_run, write_report
+
+    results_dir = Path(args.results_dir)
+    run_dir = results_dir / args.run if args.run else None
+    if run_dir is None or not run_dir.is_dir():
+        run_dir = latest_run(results_dir)
+    path, text = write_report(run_dir)
+    print(text)
+    print(f"report written to {path}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    schemas = {"results.schema.json": results_schema(), "matrix.schema.json": matrix_mod.matrix_schema()}
+    for name, schema in schemas.items():
+        text = json.dumps(schema, indent=2) + "\n"
+        if args.write:
+            (SCHEMA_DIR / name).write_text(text)
+            print(f"wrote {SCHEMA_DIR / name}")
+        else:
+            print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: object, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.set_defaults(func=func)
+        cmd.add_argument("--matrix", default=os.environ.get("COMPAT_MATRIX", DEFAULT_MATRIX))
+        cmd.add_argument("--scenario-packages", default=None, help="comma-separated packages of scenarios")
+        cmd.add_argument("--results-dir", default=os.environ.get("COMPAT_RESULTS_DIR", "results"))
+        return cmd
+
+    add("check", cmd_check, "validate matrix.yaml and the scenario selection")
+    add("list", cmd_list, "list environments and selected scenarios").add_argument("--json", action="store_true")
+    run = add("run", cmd_run, "provision one environment and run its scenarios")
+    run.add_argument("--env", required=True)
+    run.add_argument("--run-id", default=None)
+    run.add_argument("--venv-dir", default=None)
+    add("report", cmd_report, "write the Markdown matrix table of a run").add_argument(
+        "--run", default=os.environ.get("COMPAT_RUN_ID")
+    )
+    add("schema", cmd_schema, "print or --write the JSON Schemas").add_argument("--write", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        return exc.exit_code

@@ -1,0 +1,251 @@
+"""Provision one environment with uv: an isolated venv holding exactly the pins, and a lock of what resolved.
+
+Steps: create the venv (unless nox already did), resolve ``latest`` to the newest release on the index, compile the
+pins (plus numpy, the worker's one requirement) into a full lock with ``uv pip compile``, append the packages that
+must be installed without their dependencies, then ``uv pip sync`` the venv to exactly that lock. A stamp in the venv
+remembers the inputs: when they have not changed and the venv still matches, nothing is installed again.
+
+uv does not read pip's configuration, so the usual ``PIP_INDEX_URL`` / ``PIP_EXTRA_INDEX_URL`` / ``PIP_FIND_LINKS``
+variables are passed on explicitly (unless the matching ``UV_*`` variable is set, which uv reads by itself), after
+the index options the matrix gives for the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from harness.errors import ProvisionError
+from harness.matrix import Environment
+
+__all__ = ["Provisioned", "index_args", "provision", "uv_binary"]
+
+STAMP_NAME = "compat-matrix-stamp.json"
+PROVISION_FORMAT = 1  # bump to force every environment to be re-synced
+WORKER_REQUIREMENT = "numpy"
+_MESSAGE_LIMIT = 3000
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@dataclass
+class Provisioned:
+    """A ready environment and what is in it."""
+
+    python: Path
+    packages: dict[str, str]
+    lock_text: str
+    lock_sha256: str
+    latest: dict[str, str] = field(default_factory=dict)
+    install_steps: list[str] = field(default_factory=list)
+    installer: str = ""
+    reused: bool = False
+    seconds: float = 0.0
+
+
+def uv_binary() -> str:
+    """The uv executable shipped with the ``uv`` package of the tool's own environment."""
+    from uv import find_uv_bin
+
+    return find_uv_bin()
+
+
+def redact(url: str) -> str:
+    """Hide credentials in an index URL before it is written into results."""
+    return re.sub(r"//[^/@\s]+@", "//***@", url)
+
+
+def index_args(env: Environment, environ: Mapping[str, str]) -> list[str]:
+    """uv index options: the matrix's own first, then pip's usual variables that uv would otherwise ignore."""
+    args: list[str] = []
+    if env.install.index_url:
+        args += ["--index-url", env.install.index_url]
+    elif environ.get("PIP_INDEX_URL") and not (environ.get("UV_INDEX_URL") or environ.get("UV_DEFAULT_INDEX")):
+        args += ["--index-url", environ["PIP_INDEX_URL"]]
+    for url in env.install.extra_index_urls:
+        args += ["--extra-index-url", url]
+    if not (environ.get("UV_EXTRA_INDEX_URL") or environ.get("UV_INDEX")):
+        for url in environ.get("PIP_EXTRA_INDEX_URL", "").split():
+            args += ["--extra-index-url", url]
+    for link in env.install.find_links:
+        args += ["--find-links", link]
+    if not environ.get("UV_FIND_LINKS"):
+        for link in environ.get("PIP_FIND_LINKS", "").split():
+            args += ["--find-links", link]
+    return args
+
+
+class _Uv:
+    """Runs uv with the environment's index options and turns a refusal into a ``ProvisionError``."""
+
+    def __init__(self, env: Environment, environ: Mapping[str, str], run: Runner) -> None:
+        self.binary = uv_binary()
+        self.index = index_args(env, environ)
+        self.environ = {**environ, "UV_NO_PROGRESS": "1"}
+        self.run_process = run
+
+    def __call__(self, args: list[str], what: str, stdin: str | None = None, index: bool = True) -> str:
+        command = [self.binary, *args, *(self.index if index else [])]
+        proc = self.run_process(
+            command, input=stdin, capture_output=True, text=True, env=self.environ, check=False
+        )
+        if proc.returncode != 0:
+            output = (proc.stderr or "") + (proc.stdout or "")
+            message = output.strip()[-_MESSAGE_LIMIT:] or f"uv exited with code {proc.returncode}"
+            raise ProvisionError(f"{what} failed: {message}", installer_output=output)
+        return proc.stdout
+
+    def version(self) -> str:
+        return self(["--version"], "uv --version", index=False).strip()
+
+
+def _venv_python(venv_dir: Path) -> Path:
+    return venv_dir / "bin" / "python"
+
+
+def _parse_pins(text: str) -> dict[str, str]:
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[canonicalize_name(name.strip())] = version.strip()
+    return pins
+
+
+def _resolve_latest(env: Environment, uv: _Uv, python: Path) -> dict[str, str]:
+    latest = {}
+    for name, version in env.packages.items():
+        if version != "latest":
+            continue
+        out = uv(
+            ["pip", "compile", "-", "--no-deps", "--no-header", "--no-annotate", "--python", str(python)],
+            f"resolving the newest release of {name}",
+            stdin=f"{name}\n",
+        )
+        found = _parse_pins(out).get(name)
+        if not found:
+            raise ProvisionError(f"could not find any release of {name} on the index")
+        latest[name] = found
+    return latest
+
+
+def _matches(installed: str, pin: str) -> bool:
+    try:
+        have, want = Version(installed), Version(pin)
+    except InvalidVersion:
+        return installed == pin
+    return have == want or (not want.local and have.public == want.public)
+
+
+def _verify(env: Environment, pins: Mapping[str, str], installed: Mapping[str, str]) -> None:
+    wrong = [
+        f"{name}: pinned {pin}, installed {installed.get(name, 'nothing')}"
+        for name, pin in pins.items()
+        if not _matches(installed.get(name, ""), pin)
+    ]
+    if wrong:
+        raise ProvisionError(f"environment {env.name} does not hold its pins: " + "; ".join(wrong))
+
+
+def _inputs_digest(env: Environment, pins: Mapping[str, str], uv: _Uv) -> str:
+    inputs = {
+        "format": PROVISION_FORMAT,
+        "python": env.python,
+        "pins": dict(sorted(pins.items())),
+        "no_deps": sorted(env.no_deps),
+        "index": uv.index,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _read_stamp(venv_dir: Path) -> dict | None:
+    try:
+        return json.loads((venv_dir / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _freeze(uv: _Uv, python: Path) -> dict[str, str]:
+    return _parse_pins(uv(["pip", "freeze", "--python", str(python)], "uv pip freeze", index=False))
+
+
+def provision(
+    env: Environment,
+    venv_dir: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    run: Runner = subprocess.run,
+) -> Provisioned:
+    """Make ``venv_dir`` hold exactly ``env``'s pins; raise ``ProvisionError`` with uv's words if it cannot."""
+    started = time.perf_counter()
+    uv = _Uv(env, os.environ if environ is None else environ, run)
+    installer = uv.version()
+    python = _venv_python(venv_dir)
+    steps: list[str] = []
+    if not python.exists():
+        uv(["venv", "--python", env.python, str(venv_dir)], f"creating a Python {env.python} venv", index=False)
+        steps.append(f"uv venv --python {env.python}")
+    latest = _resolve_latest(env, uv, python)
+    pins = {name: latest.get(name, version) for name, version in env.packages.items()}
+    for name, version in latest.items():
+        steps.append(f"latest {name} resolved to {version}")
+    digest = _inputs_digest(env, pins, uv)
+    stamp = _read_stamp(venv_dir)
+    if stamp and stamp.get("inputs") == digest:
+        installed = _freeze(uv, python)
+        if installed == stamp.get("packages"):
+            steps.append("reused: inputs and installed packages unchanged since the last sync")
+            return Provisioned(
+                python=python,
+                packages=installed,
+                lock_text=stamp["lock"],
+                lock_sha256=hashlib.sha256(stamp["lock"].encode()).hexdigest(),
+                latest=latest,
+                install_steps=steps,
+                installer=installer,
+                reused=True,
+                seconds=time.perf_counter() - started,
+            )
+    resolved_pins = {n: v for n, v in pins.items() if n not in env.no_deps}
+    requirements = [f"{n}=={v}" for n, v in resolved_pins.items()]
+    if WORKER_REQUIREMENT not in pins:
+        requirements.append(WORKER_REQUIREMENT)
+        steps.append("numpy added for the worker (resolved to fit the pins)")
+    lock = uv(
+        ["pip", "compile", "-", "--no-header", "--no-annotate", "--python", str(python)],
+        f"resolving {', '.join(requirements)}",
+        stdin="\n".join(requirements) + "\n",
+    )
+    steps.append(f"uv pip compile {' '.join(requirements)}")
+    for name in env.no_deps:
+        lock += f"{name}=={pins[name]}\n"
+        steps.append(f"{name}=={pins[name]} installed without its dependencies (no_deps)")
+    lock_path = venv_dir / "compat-matrix-lock.txt"
+    lock_path.write_text(lock)
+    uv(["pip", "sync", str(lock_path), "--python", str(python)], f"installing {env.name}")
+    steps.append(f"uv pip sync ({len(_parse_pins(lock))} packages)")
+    installed = _freeze(uv, python)
+    _verify(env, pins, installed)
+    (venv_dir / STAMP_NAME).write_text(json.dumps({"inputs": digest, "lock": lock, "packages": installed}))
+    return Provisioned(
+        python=python,
+        packages=installed,
+        lock_text=lock,
+        lock_sha256=hashlib.sha256(lock.encode()).hexdigest(),
+        latest=latest,
+        install_steps=steps,
+        installer=installer,
+        reused=False,
+        seconds=time.perf_counter() - started,
+    )

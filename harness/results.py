@@ -1,0 +1,257 @@
+"""Typed, versioned results: one JSON document per environment per run, plus a sidecar ``.npz`` of record values.
+
+The models below are the single source of truth: the JSON Schema published in ``harness/schemas/`` is generated
+from them (``python -m harness schema --write``; a test keeps it current), documents are validated against that
+schema on write and on read, and a document of an unknown ``schema_version`` is refused with what to do about it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.atomic import write_atomic, write_json_atomic
+from harness.errors import ResultsError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EnvironmentResult",
+    "ScenarioResult",
+    "load_run",
+    "merge_npz",
+    "new_run_id",
+    "read_result",
+    "results_schema",
+    "write_result",
+]
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
+
+Status = Literal["pass", "fail", "error", "skip", "timeout", "crash", "env-error"]
+RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "text"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckResult(_Model):
+    """A named assertion and the numbers it was decided on."""
+
+    name: str
+    ok: bool
+    message: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecordSummary(_Model):
+    """A record as it appears in the JSON; arrays keep their full values in the ``.npz`` under ``<id>::<name>``."""
+
+    name: str
+    kind: RecordKind
+    dtype: str | None = None
+    shape: list[int] | None = None
+    sha256: str
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    nonfinite: int = 0
+    in_npz: bool = False
+    value: Any = None
+
+
+class ScenarioResult(_Model):
+    """One cell: an environment x scenario outcome."""
+
+    id: str
+    area: str
+    status: Status
+    message: str = ""
+    traceback: str = ""
+    duration_s: float | None = None
+    checks: list[CheckResult] = Field(default_factory=list)
+    records: list[RecordSummary] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    seeding: list[str] = Field(default_factory=list)
+    output_tail: str = ""
+
+
+class InstallOptions(_Model):
+    """Where the installer looks for packages, beyond its defaults."""
+
+    index_url: str | None = None
+    extra_index_urls: list[str] = Field(default_factory=list)
+    find_links: list[str] = Field(default_factory=list)
+
+
+class DeclaredEnvironment(_Model):
+    """The environment exactly as matrix.yaml declared it (``latest`` left unresolved)."""
+
+    python: str
+    packages: dict[str, str]
+    env: dict[str, str] = Field(default_factory=dict)
+    install: InstallOptions = Field(default_factory=InstallOptions)
+    no_deps: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+
+class ResolvedEnvironment(_Model):
+    """What was really installed and where it ran."""
+
+    python_version: str
+    platform: str
+    machine: str
+    cpu_flags: list[str] = Field(default_factory=list)
+    packages: dict[str, str]
+    lock_sha256: str
+    latest: dict[str, str] = Field(default_factory=dict)
+    install_steps: list[str] = Field(default_factory=list)
+    installer: str = ""
+    reused: bool = False
+
+
+class EnvironmentInfo(_Model):
+    name: str
+    declared: DeclaredEnvironment
+    resolved: ResolvedEnvironment | None = None
+
+
+class EnvError(_Model):
+    """Why the environment could not be provisioned, in the installer's own words."""
+
+    message: str
+    installer_output: str = ""
+
+
+class Timings(_Model):
+    """Seconds spent per phase; ``import_s`` is the first worker's framework import."""
+
+    provision_s: float | None = None
+    import_s: float | None = None
+    import_s_total: float = 0.0
+    worker_starts: int = 0
+    scenarios_s: float = 0.0
+    total_s: float | None = None
+
+
+class EnvironmentResult(_Model):
+    """The results document of one environment in one run."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str
+    harness_version: str
+    matrix_file: str
+    started_at: str
+    finished_at: str | None = None
+    state: Literal["running", "complete", "env-error"] = "running"
+    environment: EnvironmentInfo
+    env_error: EnvError | None = None
+    timings: Timings = Field(default_factory=Timings)
+    scenarios: list[ScenarioResult] = Field(default_factory=list)
+    records_file: str | None = None
+
+    def cell(self, scenario_id: str) -> ScenarioResult | None:
+        return next((s for s in self.scenarios if s.id == scenario_id), None)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    """A sortable, file-name-safe run id such as ``20261121T234753Z``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of a results document, generated from the models."""
+    schema = EnvironmentResult.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "compat-matrix/results.schema.json"
+    return schema
+
+
+@cache
+def _published_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _validate(data: dict[str, Any], where: Path) -> None:
+    validator = jsonschema.Draft202012Validator(_published_schema())
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        key = ".".join(str(p) for p in error.absolute_path) or "(document)"
+        raise ResultsError(f"{where}: {key}: {error.message}")
+
+
+def write_result(path: Path, result: EnvironmentResult) -> None:
+    """Validate ``result`` against the published schema and write it atomically."""
+    data = result.model_dump(mode="json")
+    _validate(data, path)
+    write_json_atomic(path, data)
+
+
+def read_result(path: Path) -> EnvironmentResult:
+    """Read and validate one results document; refuse schema versions this harness does not know."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path}: schema_version {version!r} is not one this compat-matrix reads ({SCHEMA_VERSION}); "
+            f"re-run that environment with this version (nox -s <env>), or read it with the compat-matrix "
+            f"release that wrote it"
+        )
+    _validate(data, path)
+    try:
+        return EnvironmentResult.model_validate(data)
+    except ValidationError as exc:  # pragma: no cover - the schema check above should catch it first
+        raise ResultsError(f"{path}: {exc}") from None
+
+
+def load_run(run_dir: Path) -> dict[str, EnvironmentResult]:
+    """All environment documents of one run folder, by environment name."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ResultsError(f"{run_dir}: no such results folder")
+    docs = {}
+    for path in sorted(run_dir.glob("*.json")):
+        doc = read_result(path)
+        docs[doc.environment.name] = doc
+    return docs
+
+
+def npz_key(scenario_id: str, record: str) -> str:
+    return f"{scenario_id}::{record}"
+
+
+def merge_npz(target: Path, scenario_id: str, source: Path) -> None:
+    """Add the arrays of one scenario (``source``) to the environment's ``.npz``, atomically."""
+    import numpy as np
+
+    arrays: dict[str, Any] = {}
+    if target.exists():
+        with np.load(target) as existing:
+            arrays.update({k: existing[k] for k in existing.files})
+    with np.load(source) as new:
+        arrays.update({npz_key(scenario_id, k): new[k] for k in new.files})
+
+    def dump(handle: Any) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        handle.write(buffer.getvalue())
+
+    write_atomic(target, dump)

@@ -1,0 +1,222 @@
+"""Run one environment end to end: provision, plan the cells, supervise the worker, write results as they come.
+
+The results document is rewritten atomically after every cell, so a run cut short keeps everything already
+measured. A provisioning failure becomes ``env-error`` for every selected cell, with the installer's own message;
+unmet requirements become ``skip`` cells with the reason, decided here from the resolved versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import ProvisionError
+from harness.matrix import Environment, Matrix
+from harness.provision import Provisioned, provision, redact
+from harness.requirements import capabilities, preload_modules, unmet
+from harness.results import (
+    DeclaredEnvironment,
+    EnvError,
+    EnvironmentInfo,
+    EnvironmentResult,
+    InstallOptions,
+    ResolvedEnvironment,
+    ScenarioResult,
+    merge_npz,
+    now_iso,
+    write_result,
+)
+from harness.scenario import Scenario
+from harness.supervisor import Supervisor, WorkerSpec
+
+__all__ = ["REPO_ROOT", "run_environment", "worker_environ"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_CPU_FLAGS_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+# Variables that change framework behaviour: never inherited from the caller's shell, only taken from matrix.yaml.
+_FRAMEWORK_VARS = ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "KERAS_HOME", "TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU features that change numeric kernels (oneDNN, MKL paths), as /proc/cpuinfo lists them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return [f for f in _CPU_FLAGS_OF_INTEREST if f in flags]
+    return []
+
+
+def worker_environ(
+    env: Environment, venv_dir: Path, pythonpath: list[Path], base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The process environment of a worker: the caller's, minus framework switches, plus the matrix's own."""
+    base = dict(os.environ if base is None else base)
+    for var in _FRAMEWORK_VARS:
+        base.pop(var, None)
+    base.update(env.env)
+    base.update(
+        {
+            "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath),
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONHASHSEED": "0",
+            "PYTHONFAULTHANDLER": "1",
+            "CUDA_VISIBLE_DEVICES": "",
+            "VIRTUAL_ENV": str(venv_dir),
+            "PATH": f"{venv_dir / 'bin'}{os.pathsep}{base.get('PATH', '')}",
+        }
+    )
+    return base
+
+
+def _declared(env: Environment) -> DeclaredEnvironment:
+    install = InstallOptions(
+        index_url=redact(env.install.index_url) if env.install.index_url else None,
+        extra_index_urls=[redact(u) for u in env.install.extra_index_urls],
+        find_links=list(env.install.find_links),
+    )
+    return DeclaredEnvironment(
+        python=env.python,
+        packages=dict(env.packages),
+        env=dict(env.env),
+        install=install,
+        no_deps=list(env.no_deps),
+        tags=list(env.tags),
+    )
+
+
+def _platform_of(python: Path) -> dict[str, str]:
+    code = "import json, platform; print(json.dumps([platform.python_version(), platform.platform(), platform.machine()]))"
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout
+    version, plat, machine = json.loads(out)
+    return {"python_version": version, "platform": plat, "machine": machine}
+
+
+def _resolved(prov: Provisioned) -> ResolvedEnvironment:
+    return ResolvedEnvironment(
+        **_platform_of(prov.python),
+        cpu_flags=cpu_flags(),
+        packages=prov.packages,
+        lock_sha256=prov.lock_sha256,
+        latest=prov.latest,
+        install_steps=prov.install_steps,
+        installer=prov.installer,
+        reused=prov.reused,
+    )
+
+
+def _cell(scenario_id: str, area: str, status: str, message: str) -> ScenarioResult:
+    return ScenarioResult(id=scenario_id, area=area, status=status, message=message)  # type: ignore[arg-type]
+
+
+class _Recorder:
+    """Adds cells to the document in matrix order and rewrites it atomically after each one."""
+
+    def __init__(self, doc: EnvironmentResult, path: Path, npz_path: Path, scratch: Path, order: list[str]):
+        self.doc = doc
+        self.path = path
+        self.npz_path = npz_path
+        self.scratch = scratch
+        self.order = {scenario_id: i for i, scenario_id in enumerate(order)}
+
+    def add(self, result: ScenarioResult) -> None:
+        self.doc.scenarios.append(result)
+        self.doc.scenarios.sort(key=lambda s: self.order.get(s.id, len(self.order)))
+        if result.duration_s:
+            self.doc.timings.scenarios_s = round(self.doc.timings.scenarios_s + result.duration_s, 6)
+        sidecar = self.scratch / f"{result.id}.npz"
+        if sidecar.exists():
+            merge_npz(self.npz_path, result.id, sidecar)
+            sidecar.unlink()
+            self.doc.records_file = self.npz_path.name
+        self.save()
+
+    def add_raw(self, raw: dict) -> None:
+        self.add(ScenarioResult.model_validate(raw))
+
+    def save(self) -> None:
+        write_result(self.path, self.doc)
+
+
+def run_environment(
+    matrix: Matrix,
+    env_name: str,
+    run_dir: Path,
+    venv_dir: Path,
+    registry: Mapping[str, Scenario],
+    *,
+    run_id: str,
+    scenario_packages: tuple[str, ...] = ("scenarios",),
+    extra_pythonpath: tuple[Path, ...] = (),
+    environ: Mapping[str, str] | None = None,
+) -> EnvironmentResult:
+    """Provision ``env_name`` into ``venv_dir``, run its selected scenarios, write ``run_dir/<env>.json``."""
+    started = time.perf_counter()
+    env = matrix.environment(env_name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    scratch = run_dir / "logs" / env.name
+    doc = EnvironmentResult(
+        run_id=run_id,
+        harness_version=__version__,
+        matrix_file=str(matrix.path),
+        started_at=now_iso(),
+        environment=EnvironmentInfo(name=env.name, declared=_declared(env)),
+    )
+    order = list(matrix.scenario_ids)
+    recorder = _Recorder(doc, run_dir / f"{env.name}.json", run_dir / f"{env.name}.npz", scratch, order)
+    recorder.save()
+    try:
+        prov = provision(env, venv_dir, environ=environ)
+    except ProvisionError as exc:
+        doc.state = "env-error"
+        doc.env_error = EnvError(message=str(exc), installer_output=exc.installer_output[-20000:])
+        doc.timings.provision_s = round(time.perf_counter() - started, 3)
+        for scenario_id in order:
+            doc.scenarios.append(_cell(scenario_id, registry[scenario_id].area, "env-error", str(exc)[:500]))
+        doc.finished_at = now_iso()
+        doc.timings.total_s = round(time.perf_counter() - started, 3)
+        recorder.save()
+        return doc
+    doc.timings.provision_s = round(prov.seconds, 3)
+    doc.environment.resolved = _resolved(prov)
+    caps = capabilities(prov.packages, env.env)
+    to_run: list[str] = []
+    for scenario_id in order:
+        entry = registry[scenario_id]
+        reasons = [r for r in (unmet(req, caps) for req in entry.requires) if r]
+        if reasons:
+            recorder.add(_cell(scenario_id, entry.area, "skip", "; ".join(reasons)))
+        else:
+            to_run.append(scenario_id)
+    if to_run:
+        requirements = [req for sid in to_run for req in registry[sid].requires]
+        pythonpath = [REPO_ROOT, *extra_pythonpath]
+        spec = WorkerSpec(
+            python=str(prov.python),
+            env=worker_environ(env, venv_dir, pythonpath, environ),
+            scratch=scratch,
+            log_path=scratch / "worker.log",
+            scenario_packages=scenario_packages,
+            preload=tuple(preload_modules(requirements, env.env)),
+            seed=matrix.defaults.seed,
+            startup_timeout=matrix.defaults.startup_timeout,
+        )
+        areas = {sid: registry[sid].area for sid in to_run}
+        supervisor = Supervisor(spec, {sid: matrix.timeouts[sid] for sid in to_run}, areas, recorder.add_raw)
+        stats = supervisor.run(to_run)
+        doc.timings.worker_starts = stats.worker_starts
+        doc.timings.import_s = round(stats.import_s[0], 3) if stats.import_s else None
+        doc.timings.import_s_total = round(sum(stats.import_s), 3)
+    doc.state = "complete"
+    doc.finished_at = now_iso()
+    doc.timings.total_s = round(time.perf_counter() - started, 3)
+    recorder.save()
+    return doc

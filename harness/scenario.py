@@ -1,0 +1,220 @@
+"""The scenario API: a registry of plain functions, plus the context they report through.
+
+A scenario is a function ``f(ctx)`` registered with ``@scenario(area=..., requires=[...])``. Declaring records
+metadata only; nothing runs at import, and scenario modules import their framework inside the function, so the
+orchestrator can list scenarios without importing TensorFlow or torch.
+
+Inside a scenario, ``ctx.check(name, ok, **numbers)`` records a named assertion and ``ctx.record(name, value)`` a
+numeric output compared across environments later. ``skip()`` and ``fail()`` raise exceptions derived from
+``BaseException`` (as pytest's outcomes do), so a scenario's own ``except Exception`` cannot swallow them; a failed
+check is recorded the moment it is made, so no ``except`` can undo it either.
+
+Standard library only at import time: this module is loaded by the worker inside every provisioned environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+__all__ = [
+    "STATUSES",
+    "Context",
+    "Failed",
+    "Scenario",
+    "Skipped",
+    "clear",
+    "discover",
+    "fail",
+    "get",
+    "scenario",
+    "skip",
+]
+
+#: The closed set of cell statuses. ``timeout``, ``crash`` and ``env-error`` are assigned by the parent process.
+STATUSES = ("pass", "fail", "error", "skip", "timeout", "crash", "env-error")
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+
+ScenarioFunc = Callable[["Context"], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A registered probe. ``id`` is ``<area>.<name>`` and stable across releases of compat-matrix."""
+
+    id: str
+    area: str
+    name: str
+    func: ScenarioFunc
+    requires: tuple[str, ...] = ()
+    timeout: float | None = None
+    doc: str = ""
+    module: str = ""
+
+
+_REGISTRY: dict[str, Scenario] = {}
+
+
+def scenario(
+    *, area: str, requires: Iterable[str] = (), timeout: float | None = None, name: str | None = None
+) -> Callable[[ScenarioFunc], ScenarioFunc]:
+    """Register ``func`` as a scenario of ``area``.
+
+    ``requires`` holds requirement strings such as ``"keras"``, ``"keras>=3"`` or ``"torch<2.6"``, evaluated by the
+    orchestrator against the environment's resolved versions: an unmet requirement makes the cell ``skip`` with the
+    reason, never ``fail``. ``keras`` means the Keras a user of that environment gets (``tf_keras`` where
+    ``TF_USE_LEGACY_KERAS=1``); ``tensorflow`` matches ``tensorflow-cpu`` too.
+    """
+    if not _IDENT.match(area):
+        raise ValueError(f"scenario area {area!r} must be a lowercase identifier")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"scenario timeout must be positive, got {timeout!r}")
+    requirements = tuple(requires)
+
+    def register(func: ScenarioFunc) -> ScenarioFunc:
+        short = name or func.__name__
+        if not _IDENT.match(short):
+            raise ValueError(f"scenario name {short!r} must be a lowercase identifier")
+        entry = Scenario(
+            id=f"{area}.{short}",
+            area=area,
+            name=short,
+            func=func,
+            requires=requirements,
+            timeout=timeout,
+            doc=(func.__doc__ or "").strip(),
+            module=func.__module__,
+        )
+        previous = _REGISTRY.get(entry.id)
+        if previous is not None and previous.module != entry.module:
+            raise ValueError(
+                f"scenario id {entry.id!r} is registered twice: in {previous.module} and in {entry.module}"
+            )
+        _REGISTRY[entry.id] = entry
+        return func
+
+    return register
+
+
+def get() -> dict[str, Scenario]:
+    """A copy of the registry, sorted by id."""
+    return dict(sorted(_REGISTRY.items()))
+
+
+def clear() -> None:
+    """Empty the registry (tests use it to start from nothing)."""
+    _REGISTRY.clear()
+
+
+def discover(packages: Iterable[str] = ("scenarios",)) -> dict[str, Scenario]:
+    """Import every public module of each package (registering its scenarios) and return the registry."""
+    for package_name in packages:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{package_name}.{info.name}")
+    return get()
+
+
+class Skipped(BaseException):
+    """Raised by ``skip()``: the environment lacks what the scenario probes."""
+
+
+class Failed(BaseException):
+    """Raised by ``fail()``: the scenario cannot go on, and the cell is a ``fail``."""
+
+
+def skip(reason: str) -> NoReturn:
+    """Stop the scenario as skipped; name the version gate in ``reason`` (e.g. ``"torch.export needs torch>=2.1"``)."""
+    raise Skipped(reason)
+
+
+def fail(reason: str) -> NoReturn:
+    """Stop the scenario as failed with ``reason``."""
+    raise Failed(reason)
+
+
+@dataclass
+class CheckResult:
+    """One named assertion with the numbers it was decided on."""
+
+    name: str
+    ok: bool
+    message: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "message": self.message, "values": jsonable(self.values)}
+
+
+class Context:
+    """What a scenario reports through: checks, records, notes and the seeding calls made for it."""
+
+    def __init__(self, scenario_id: str) -> None:
+        self.scenario_id = scenario_id
+        self.checks: list[CheckResult] = []
+        self.records: dict[str, tuple[str | None, Any]] = {}
+        self.notes: list[str] = []
+        self.seeding: list[str] = []
+
+    skip = staticmethod(skip)
+    fail = staticmethod(fail)
+
+    def check(self, name: str, ok: Any, message: str = "", **values: Any) -> bool:
+        """Record the named assertion ``ok``; a false one makes the cell ``fail`` whatever happens after it."""
+        if any(existing.name == name for existing in self.checks):
+            warnings.warn(f"check {name!r} made twice in {self.scenario_id}", stacklevel=2)
+        result = CheckResult(name=name, ok=bool(ok), message=message, values=values)
+        self.checks.append(result)
+        return result.ok
+
+    def record(self, name: str, value: Any, kind: str | None = None) -> None:
+        """Store a named output for cross-environment comparison.
+
+        ``kind`` is inferred (array, scalar, config, text) unless given; pass ``"ordering"`` for an element order
+        and ``"api_map"`` for a mapping of symbol to availability.
+        """
+        if name in self.records:
+            raise ValueError(f"record {name!r} made twice in {self.scenario_id}")
+        if kind is not None and kind not in RECORD_KINDS:
+            raise ValueError(f"record kind {kind!r} is not one of {RECORD_KINDS}")
+        self.records[name] = (kind, value)
+
+    def note(self, text: str) -> None:
+        """Attach a free-text observation to the result (e.g. which load path a framework took)."""
+        self.notes.append(text)
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok]
+
+
+RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "text")
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples and unknown objects into plain JSON values (NaN/inf become strings)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [jsonable(v) for v in items]
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return jsonable(item())
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return jsonable(tolist())
+    return repr(value)

@@ -1,0 +1,229 @@
+"""Parent side of the worker: start it, follow its events, contain crashes and hangs.
+
+One worker process per environment runs the scenarios back to back, so the framework import is paid once. When the
+worker dies inside a scenario (segfault, abort, ``os._exit``, OOM kill) or a scenario outruns its timeout, that
+scenario is recorded as ``crash`` / ``timeout`` and a fresh worker resumes with the next one. The worker runs in its
+own process group, so a hung DataLoader child dies with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.atomic import write_json_atomic
+from harness.worker import read_tail
+
+__all__ = ["Supervisor", "SupervisorStats", "WorkerSpec"]
+
+ResultSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How to start a worker: which Python, with which environment, where to put its files."""
+
+    python: str
+    env: dict[str, str]
+    scratch: Path
+    log_path: Path
+    scenario_packages: tuple[str, ...] = ("scenarios",)
+    preload: tuple[str, ...] = ()
+    seed: int = 1337
+    startup_timeout: float = 600.0
+
+
+@dataclass
+class SupervisorStats:
+    """What the supervision cost: how many workers started and how long each took to import the frameworks."""
+
+    worker_starts: int = 0
+    import_s: list[float] = field(default_factory=list)
+    preload: dict[str, str] = field(default_factory=dict)
+    python_version: str = ""
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "worker still running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"worker killed by {name}"
+    return f"worker exited with code {returncode}"
+
+
+class _Attempt:
+    """One worker process and the state of its event stream."""
+
+    def __init__(self, spec: WorkerSpec, ids: list[str], number: int) -> None:
+        plan = {
+            "scenario_packages": list(spec.scenario_packages),
+            "scenario_ids": ids,
+            "preload": list(spec.preload),
+            "seed": spec.seed,
+            "scratch_dir": str(spec.scratch),
+        }
+        spec.scratch.mkdir(parents=True, exist_ok=True)
+        plan_path = spec.scratch / f"plan-{number}.json"
+        write_json_atomic(plan_path, plan)
+        read_fd, write_fd = os.pipe()
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(spec.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [spec.python, "-m", "harness.worker", "--plan", str(plan_path), "--events-fd", str(write_fd)],
+                env=spec.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
+        os.close(write_fd)
+        self.read_fd = read_fd
+        self.buffer = b""
+        self.current: str | None = None
+        self.current_started = 0.0
+        self.hello: dict[str, Any] | None = None
+
+    def read_events(self, wait: float) -> tuple[list[dict[str, Any]], bool]:
+        """Events that arrived within ``wait`` seconds, and whether the stream has ended."""
+        ready, _, _ = select.select([self.read_fd], [], [], max(wait, 0.0))
+        if not ready:
+            return [], False
+        chunk = os.read(self.read_fd, 1 << 16)
+        if not chunk:
+            return [], True
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()], False
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def finish(self) -> int:
+        os.close(self.read_fd)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.wait()
+
+
+class Supervisor:
+    """Runs scenario ids through workers, restarting after a crash or timeout; reports each result to ``sink``."""
+
+    def __init__(self, spec: WorkerSpec, timeouts: dict[str, float], areas: dict[str, str], sink: ResultSink):
+        self.spec = spec
+        self.timeouts = timeouts
+        self.areas = areas
+        self.sink = sink
+        self.stats = SupervisorStats()
+
+    def run(self, ids: list[str]) -> SupervisorStats:
+        pending = list(ids)
+        while pending:
+            self.stats.worker_starts += 1
+            attempt = _Attempt(self.spec, pending, self.stats.worker_starts)
+            outcome = self._follow(attempt, pending)
+            returncode = attempt.finish()
+            self._settle(attempt, outcome, returncode, pending)
+        return self.stats
+
+    def _follow(self, attempt: _Attempt, pending: list[str]) -> str:
+        """Read events until the worker ends ('eof') or a deadline passes ('timeout'/'startup-timeout')."""
+        deadline = time.monotonic() + self.spec.startup_timeout
+        while True:
+            events, ended = attempt.read_events(min(deadline - time.monotonic(), 1.0))
+            for event in events:
+                deadline = self._handle(attempt, event, pending, deadline)
+            if ended:
+                return "eof"
+            if time.monotonic() > deadline:
+                attempt.kill()
+                return "timeout" if attempt.current else "startup-timeout"
+
+    def _handle(self, attempt: _Attempt, event: dict[str, Any], pending: list[str], deadline: float) -> float:
+        kind = event.get("event")
+        if kind == "hello":
+            attempt.hello = event
+            self.stats.import_s.append(float(event.get("import_s", 0.0)))
+            self.stats.preload = event.get("preload", {})
+            self.stats.python_version = event.get("python_version", "")
+            return float("inf")
+        if kind == "start":
+            attempt.current = event["id"]
+            attempt.current_started = time.monotonic()
+            return time.monotonic() + self.timeouts.get(event["id"], 300.0)
+        if kind == "done":
+            self.sink(event["result"])
+            if event["id"] in pending:
+                pending.remove(event["id"])
+            attempt.current = None
+            return float("inf")
+        return deadline
+
+    def _settle(self, attempt: _Attempt, outcome: str, returncode: int, pending: list[str]) -> None:
+        """Turn an abnormal end of the worker into results, so the next attempt starts after the culprit."""
+        if not pending:
+            return
+        if attempt.current is not None:
+            culprit = attempt.current
+            elapsed = time.monotonic() - attempt.current_started
+            if outcome == "timeout":
+                limit = self.timeouts.get(culprit, 300.0)
+                self._emit(culprit, "timeout", f"exceeded its timeout of {limit:g} s; worker killed", elapsed=elapsed)
+            else:
+                self._emit(
+                    culprit, "crash", f"{_describe_exit(returncode)} while running this scenario", elapsed=elapsed
+                )
+            pending.remove(culprit)
+            return
+        if attempt.hello is None:
+            why = (
+                f"worker did not start within {self.spec.startup_timeout:g} s"
+                if outcome == "startup-timeout"
+                else f"{_describe_exit(returncode)} before running any scenario"
+            )
+            tail = read_tail(self.spec.log_path, 2000)
+            for scenario_id in list(pending):
+                self._emit(scenario_id, "crash", why, tail)
+            pending.clear()
+            return
+        # The worker ended between scenarios without finishing the plan: blame the next one, then move on.
+        culprit = pending.pop(0)
+        self._emit(culprit, "crash", f"{_describe_exit(returncode)} before this scenario started")
+
+    def _emit(
+        self, scenario_id: str, status: str, message: str, tail: str | None = None, elapsed: float | None = None
+    ) -> None:
+        output = tail if tail is not None else read_tail(self.spec.scratch / f"{scenario_id}.log")
+        self.sink(
+            {
+                "id": scenario_id,
+                "area": self.areas.get(scenario_id, scenario_id.split(".", 1)[0]),
+                "status": status,
+                "message": message,
+                "traceback": "",
+                "duration_s": None if elapsed is None else round(elapsed, 6),
+                "checks": [],
+                "records": [],
+                "notes": [],
+                "warnings": [],
+                "seeding": [],
+                "output_tail": output,
+            }
+        )

@@ -1,0 +1,1 @@
+"""The scenario library: one module per area. Modules import their framework inside each scenario function."""
