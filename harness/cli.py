@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = matrix.environment(args.env)
     run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
     run_dir = Path(args.results_dir) / run_id
-    venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.name
+    venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
     extra = tuple(Path(p) for p in os.environ.get("COMPAT_EXTRA_PYTHONPATH", "").split(os.pathsep) if p)
     doc = run_environment(
         matrix,
@@ -101,7 +101,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = results_dir / args.run if args.run else None
     if run_dir is None or not run_dir.is_dir():
         run_dir = latest_run(results_dir)
-    path, text = write_report(run_dir)
+    try:
+        order = list(matrix_mod.load(args.matrix).environments)
+    except HarnessError:
+        order = []  # the report needs only the results; the matrix just orders the columns
+    path, text = write_report(run_dir, order)
     print(text)
     print(f"report written to {path}")
     return 0

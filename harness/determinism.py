@@ -72,7 +72,10 @@ def reset(seed: int = DEFAULT_SEED) -> list[str]:
     _seed_keras(seed, calls)
     random.seed(seed)
     calls.append(f"random.seed({seed})")
-    numpy = sys.modules.get("numpy")
+    try:  # numpy is the worker's one guaranteed requirement: always seeded, so every env makes the same calls
+        import numpy
+    except ImportError:
+        numpy = None
     if numpy is not None:
         numpy.random.seed(seed)
         calls.append(f"numpy.random.seed({seed})")

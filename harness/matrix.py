@@ -37,7 +37,7 @@ _PYTHON = re.compile(r"^3\.\d+(\.\d+)?$")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 LEGACY_KERAS_VAR = "TF_USE_LEGACY_KERAS"
 
-EnvValue = str | int
+EnvValue = Any  # str or int; checked by _check_env_block so a YAML boolean gets a clear message
 
 
 class _Spec(BaseModel):
@@ -127,6 +127,11 @@ class Environment:
     line: int = 0
 
     @property
+    def venv_slug(self) -> str:
+        """The folder name nox gives this environment's venv under ``.nox/`` (its own normalization rule)."""
+        return venv_slug(self.name)
+
+    @property
     def frameworks(self) -> tuple[str, ...]:
         """Framework tags derived from the packages (what ``nox -t`` selects on)."""
         names = set(self.packages)
@@ -158,6 +163,12 @@ class Matrix:
         except KeyError:
             known = ", ".join(self.environments) or "none"
             raise MatrixError([f"{self.path}: unknown environment {name!r} (known: {known})"]) from None
+
+
+def venv_slug(name: str) -> str:
+    """Nox's venv folder name for a session: lowercase, runs of anything but word characters become one '-'."""
+    slug = re.sub(r"[^\w\s-]", "-", name).strip().lower()
+    return re.sub(r"[-\s]+", "-", slug).strip("-")
 
 
 # ---------------------------------------------------------------------------------------------- YAML with lines
@@ -320,6 +331,8 @@ def _check_env_block(
             located.problem((*loc, "env", var), f"{var!r} is not a valid environment variable name")
         if isinstance(value, bool):
             located.problem((*loc, "env", var), "give a string such as '1' or '0', not a YAML boolean")
+        elif not isinstance(value, str | int):
+            located.problem((*loc, "env", var), f"must be a string, got {_short(value)}")
     legacy = str(env.get(LEGACY_KERAS_VAR, "")).lower() in ("1", "true", "yes")
     if legacy and "tf-keras" not in seen:
         located.problem(
@@ -433,7 +446,7 @@ def _select_scenarios(
         if not fnmatch.filter(registry, pattern):
             located.problem(("scenarios", "timeouts", pattern), f"{pattern!r} matches no scenario")
     chosen = []
-    for scenario_id, entry in registry.items():
+    for scenario_id, entry in sorted(registry.items()):
         if sel.areas and entry.area not in sel.areas:
             continue
         if sel.ids and not any(fnmatch.fnmatchcase(scenario_id, p) for p in sel.ids):
@@ -478,6 +491,14 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
                 f"(first defined at line {by_name[env.name].line})"
             )
         by_name.setdefault(env.name, env)
+    by_slug: dict[str, Environment] = {}
+    for env in by_name.values():
+        other = by_slug.setdefault(env.venv_slug, env)
+        if other is not env:
+            located.problems.append(
+                f"{path}:{env.line}: name: environment name {env.name!r} shares the venv folder "
+                f".nox/{env.venv_slug} with {other.name!r} (line {other.line}); rename one"
+            )
     if not envs:
         located.problem((), "the matrix declares no environment")
     if spec.baseline is not None and spec.baseline not in by_name:

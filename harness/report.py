@@ -37,9 +37,11 @@ def _versions(doc: EnvironmentResult) -> str:
     return ", ".join(shown + extra)
 
 
-def render_markdown(run_dir: Path, docs: dict[str, EnvironmentResult]) -> str:
-    """Scenario rows, environment columns, one status per cell; then the environments' resolved versions."""
-    envs = list(docs)
+def render_markdown(run_dir: Path, docs: dict[str, EnvironmentResult], order: list[str] | None = None) -> str:
+    """Scenario rows, environment columns (in matrix order when given), one status per cell; then versions."""
+    known = [name for name in order or [] if name in docs]
+    envs = known + [name for name in docs if name not in known]
+    docs = {name: docs[name] for name in envs}
     scenario_ids: list[str] = []
     for doc in docs.values():
         for cell in doc.scenarios:
@@ -74,12 +76,12 @@ def render_markdown(run_dir: Path, docs: dict[str, EnvironmentResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(run_dir: Path) -> tuple[Path, str]:
+def write_report(run_dir: Path, order: list[str] | None = None) -> tuple[Path, str]:
     """Render the run's Markdown table next to its JSON; return the path and the text."""
     docs = load_run(run_dir)
     if not docs:
         raise ResultsError(f"{run_dir}: the folder holds no results documents")
-    text = render_markdown(run_dir, docs)
+    text = render_markdown(run_dir, docs, order)
     path = run_dir / "report.md"
     write_text_atomic(path, text)
     return path, text

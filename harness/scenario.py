@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -117,8 +118,13 @@ def discover(packages: Iterable[str] = ("scenarios",)) -> dict[str, Scenario]:
     for package_name in packages:
         package = importlib.import_module(package_name)
         for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{package_name}.{info.name}")
+            if info.name.startswith("_"):
+                continue
+            module_name = f"{package_name}.{info.name}"
+            if module_name in sys.modules:  # re-register after clear(): run its decorators again
+                importlib.reload(sys.modules[module_name])
+            else:
+                importlib.import_module(module_name)
     return get()
 
 

@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     registry = discover(plan["scenario_packages"])
     started = time.perf_counter()
     preload = _preload(plan.get("preload", []))
+    try:  # warm up: the first determinism calls are slow (torch's takes seconds); count them as import cost
+        determinism.reset(int(plan.get("seed", determinism.DEFAULT_SEED)))
+    except Exception as exc:
+        preload["determinism"] = _first_line(exc)
     _emit(
         events,
         {

@@ -1,0 +1,83 @@
+"""Nox sessions for compat-matrix: one per environment of the matrix, plus report, tests and lint.
+
+``nox`` runs every environment of the default matrix, then the report. ``nox -s <env>`` runs one environment;
+``nox -l --json`` lists the sessions (CI builds its job matrix from the ``env``-tagged ones). The matrix file is
+``matrix.yaml`` unless ``COMPAT_MATRIX`` names another; every session of one nox invocation writes into the same
+run folder ``results/<COMPAT_RUN_ID>/``. A broken matrix stops nox here, before anything is provisioned.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from harness import matrix as matrix_mod  # noqa: E402
+from harness import scenario as scenario_mod  # noqa: E402
+from harness.errors import MatrixError  # noqa: E402
+from harness.results import new_run_id  # noqa: E402
+
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+MATRIX_FILE = os.environ.get("COMPAT_MATRIX", str(ROOT / "matrix.yaml"))
+# Set once per nox invocation and inherited by the sessions nox runs in parallel subprocesses.
+RUN_ID = os.environ.setdefault("COMPAT_RUN_ID", new_run_id())
+SCENARIO_PACKAGES = tuple(os.environ.get("COMPAT_SCENARIO_PACKAGES", "scenarios").split(","))
+
+try:
+    MATRIX = matrix_mod.load(MATRIX_FILE, scenario_mod.discover(SCENARIO_PACKAGES))
+except MatrixError as error:
+    print(error, file=sys.stderr)
+    sys.exit(2)
+
+
+def _environment_session(name: str):
+    def run_environment(session: nox.Session) -> None:
+        session.run(
+            sys.executable, "-m", "harness", "run",
+            "--env", name,
+            "--matrix", MATRIX_FILE,
+            "--run-id", RUN_ID,
+            "--venv-dir", session.virtualenv.location,
+            external=True,
+        )  # fmt: skip
+
+    run_environment.__doc__ = f"Provision {name} and run the selected scenarios in it."
+    return run_environment
+
+
+for _env in MATRIX.environments.values():
+    nox.session(
+        _environment_session(_env.name),
+        name=_env.name,
+        python=_env.python,
+        venv_backend="uv",
+        tags=["env", *_env.frameworks, *_env.tags],
+        allow_parallel=True,
+        reuse_venv=True,
+    )
+
+
+@nox.session(venv_backend="none", default=True, allow_parallel=False)
+def report(session: nox.Session) -> None:
+    """Write and print the Markdown matrix table of this run (or of the latest run)."""
+    session.run(sys.executable, "-m", "harness", "report", "--matrix", MATRIX_FILE, "--run", RUN_ID, external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def tests(session: nox.Session) -> None:
+    """The test suite, integration tests with real environments included (pass -m 'not integration' to skip)."""
+    session.run(sys.executable, "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
+    session.run(sys.executable, "-m", "ruff", "format", "--check", ".", external=True)

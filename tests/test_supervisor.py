@@ -1,0 +1,114 @@
+"""Fault injection: crashes, aborts, hangs, exceptions and exits are contained, and later scenarios still run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from harness import scenario as scenario_mod
+from harness.supervisor import Supervisor, WorkerSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = ROOT / "tests" / "resources"
+
+
+def _discover():
+    sys.path.insert(0, str(RESOURCES))
+    return scenario_mod.discover(["fake_scenarios"])
+
+
+def run_fakes(tmp_path: Path, ids: list[str], timeouts: dict[str, float] | None = None):
+    registry = _discover()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(RESOURCES)]))
+    spec = WorkerSpec(
+        python=sys.executable,
+        env=env,
+        scratch=tmp_path / "scratch",
+        log_path=tmp_path / "scratch" / "worker.log",
+        scenario_packages=("fake_scenarios",),
+        startup_timeout=60,
+    )
+    results: list[dict] = []
+    limits = {i: (timeouts or {}).get(i, registry[i].timeout or 60) for i in ids}
+    stats = Supervisor(spec, limits, {i: registry[i].area for i in ids}, results.append).run(ids)
+    return {r["id"]: r for r in results}, [r["id"] for r in results], stats
+
+
+ALL = [
+    "fault.a_first_passes",
+    "fault.b_segfault",
+    "fault.c_abort",
+    "fault.d_hang",
+    "fault.e_raises",
+    "fault.f_sys_exit",
+    "fault.g_os_exit",
+    "fault.h_swallowed_skip",
+    "fault.i_swallowed_check",
+    "fault.j_warns",
+    "fault.z_last_passes",
+]
+
+
+def test_every_fault_is_contained_and_the_rest_still_run(tmp_path):
+    by_id, order, stats = run_fakes(tmp_path, ALL)
+    assert order == ALL  # every scenario reported exactly once, in order
+    status = {k: v["status"] for k, v in by_id.items()}
+    assert status == {
+        "fault.a_first_passes": "pass",
+        "fault.b_segfault": "crash",
+        "fault.c_abort": "crash",
+        "fault.d_hang": "timeout",
+        "fault.e_raises": "error",
+        "fault.f_sys_exit": "error",
+        "fault.g_os_exit": "crash",
+        "fault.h_swallowed_skip": "skip",
+        "fault.i_swallowed_check": "fail",
+        "fault.j_warns": "pass",
+        "fault.z_last_passes": "pass",
+    }
+    assert "SIGSEGV" in by_id["fault.b_segfault"]["message"]
+    assert "Segmentation fault" in by_id["fault.b_segfault"]["output_tail"]  # faulthandler's report, kept
+    assert "SIGABRT" in by_id["fault.c_abort"]["message"]
+    assert "timeout of 2 s" in by_id["fault.d_hang"]["message"]
+    assert 2 <= by_id["fault.d_hang"]["duration_s"] < 30
+    assert by_id["fault.e_raises"]["message"] == "ValueError: this scenario is broken"
+    assert "raise ValueError" in by_id["fault.e_raises"]["traceback"]
+    assert by_id["fault.f_sys_exit"]["message"] == "scenario called sys.exit(3)"
+    assert "exited with code 7" in by_id["fault.g_os_exit"]["message"]
+    assert by_id["fault.h_swallowed_skip"]["message"] == "needs something this environment lacks"
+    assert "must_hold: arithmetic changed" in by_id["fault.i_swallowed_check"]["message"]
+    assert by_id["fault.i_swallowed_check"]["checks"][0]["values"] == {"left": 2, "right": 3}
+    assert "DeprecationWarning: this API is deprecated" in by_id["fault.j_warns"]["warnings"]
+    # one worker at the start, plus one after each crash or timeout (segfault, abort, hang, os._exit)
+    assert stats.worker_starts == 5
+
+
+def test_one_worker_runs_everything_when_nothing_crashes(tmp_path):
+    by_id, _, stats = run_fakes(tmp_path, ["fault.a_first_passes", "fault.e_raises", "fault.z_last_passes"])
+    assert stats.worker_starts == 1
+    first = by_id["fault.a_first_passes"]
+    assert "hello from stdout" in first["output_tail"] and "hello from stderr" in first["output_tail"]
+    records = {r["name"]: r for r in first["records"]}
+    assert records["values"]["shape"] == [2, 3] and records["values"]["max"] == 5.0
+    assert records["values"]["in_npz"] is True
+    assert records["order"]["kind"] == "ordering" and records["order"]["value"] == [2, 0, 1]
+    assert records["config"]["value"] == {"momentum": 0.99, "epsilon": 0.001}
+    assert records["rate"]["kind"] == "scalar" and records["rate"]["value"] == 0.5
+    assert (tmp_path / "scratch" / "fault.a_first_passes.npz").exists()
+    assert first["seeding"][:2] == ["random.seed(1337)", "numpy.random.seed(1337)"]
+
+
+def test_worker_that_cannot_start_marks_every_cell(tmp_path):
+    spec = WorkerSpec(
+        python=sys.executable,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        scratch=tmp_path / "s",
+        log_path=tmp_path / "s" / "worker.log",
+        scenario_packages=("no_such_package_anywhere",),
+    )
+    results: list[dict] = []
+    Supervisor(spec, {"x.a": 5, "x.b": 5}, {}, results.append).run(["x.a", "x.b"])
+    assert [r["status"] for r in results] == ["crash", "crash"]
+    assert "exited with code 1 before running any scenario" in results[0]["message"]
+    assert "No module named 'no_such_package_anywhere'" in results[0]["output_tail"]
