@@ -23,6 +23,8 @@ from harness.errors import MatrixError  # noqa: E402
 from harness.results import new_run_id  # noqa: E402
 
 nox.options.reuse_venv = "yes"
+# Environments are independent: run as many at once as there are cores (report, tests and lint run alone).
+nox.options.parallel = os.cpu_count() or 1
 nox.options.error_on_missing_interpreters = True
 
 MATRIX_FILE = os.environ.get("COMPAT_MATRIX", str(ROOT / "matrix.yaml"))

@@ -48,7 +48,13 @@ def uniform_bound(ctx: Context, name: str, values: Any, bound: float, *, var_rto
     if not var_ok:
         reasons.append(f"variance {variance:.6g} is not within {var_rtol:.0%} of bound²/3 = {expected_var:.6g}")
     return ctx.check(
-        name, ok, "; ".join(reasons), bound=bound, max_abs=peak, variance=variance, expected_variance=expected_var
+        name,
+        ok,
+        "; ".join(reasons),
+        bound=bound,
+        max_abs=peak,
+        variance=variance,
+        expected_variance=expected_var,
     )
 
 

@@ -45,7 +45,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     matrix, registry = _load(args)
     listing = {
         "environments": [
-            {"name": e.name, "python": e.python, "packages": e.packages, "env": e.env, "frameworks": e.frameworks}
+            {
+                "name": e.name,
+                "python": e.python,
+                "packages": e.packages,
+                "env": e.env,
+                "frameworks": e.frameworks,
+            }
             for e in matrix.environments.values()
         ],
         "baseline": matrix.baseline,
@@ -153,5 +159,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except HarnessError as exc:
-        print(f"error: {exc}" if "\n" not in str(exc) else str(exc), file=sys.stderr)
+        print(exc, file=sys.stderr)
         return exc.exit_code

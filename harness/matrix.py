@@ -264,7 +264,7 @@ def _report_validation(error: ValidationError, located: _Located, data: Any) -> 
         elif item["type"] == "missing":
             located.problem(loc[:-1], f"missing required key {loc[-1]!r}")
         elif item["type"] == "string_type" and isinstance(item.get("input"), int | float):
-            located.problem(loc, f"quote this value: YAML read {item['input']!r} as a number (write \"{item['input']}\")")
+            located.problem(loc, f'quote this value: YAML read {item["input"]!r} as a number (write "{item["input"]}")')
         else:
             located.problem(loc, f"{item['msg']} (got {_short(item.get('input'))})")
 
@@ -278,8 +278,7 @@ def _check_package(located: _Located, loc: tuple[Any, ...], name: str, version: 
     if name.startswith("-") or " " in name or "://" in name or name.startswith("git+"):
         located.problem(
             loc,
-            f"{name!r} is an installer option, not a package; use 'install:' "
-            "(index_url, extra_index_urls, find_links)",
+            f"{name!r} is an installer option, not a package; use 'install:' (index_url, extra_index_urls, find_links)",
         )
         return
     if not _PACKAGE_NAME.match(name):
@@ -317,7 +316,11 @@ def _normalize_env(values: Mapping[str, EnvValue]) -> dict[str, str]:
 
 
 def _check_env_block(
-    located: _Located, loc: tuple[Any, ...], packages: Mapping[str, str], env: Mapping[str, Any], no_deps: list[str]
+    located: _Located,
+    loc: tuple[Any, ...],
+    packages: Mapping[str, str],
+    env: Mapping[str, Any],
+    no_deps: list[str],
 ) -> None:
     seen: dict[str, str] = {}
     for name, version in packages.items():

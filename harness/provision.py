@@ -96,9 +96,7 @@ class _Uv:
 
     def __call__(self, args: list[str], what: str, stdin: str | None = None, index: bool = True) -> str:
         command = [self.binary, *args, *(self.index if index else [])]
-        proc = self.run_process(
-            command, input=stdin, capture_output=True, text=True, env=self.environ, check=False
-        )
+        proc = self.run_process(command, input=stdin, capture_output=True, text=True, env=self.environ, check=False)
         if proc.returncode != 0:
             output = (proc.stderr or "") + (proc.stdout or "")
             message = output.strip()[-_MESSAGE_LIMIT:] or f"uv exited with code {proc.returncode}"
@@ -194,7 +192,11 @@ def provision(
     python = _venv_python(venv_dir)
     steps: list[str] = []
     if not python.exists():
-        uv(["venv", "--python", env.python, str(venv_dir)], f"creating a Python {env.python} venv", index=False)
+        uv(
+            ["venv", "--python", env.python, str(venv_dir)],
+            f"creating a Python {env.python} venv",
+            index=False,
+        )
         steps.append(f"uv venv --python {env.python}")
     latest = _resolve_latest(env, uv, python)
     pins = {name: latest.get(name, version) for name, version in env.packages.items()}

@@ -50,10 +50,13 @@ def _array_summary(name: str, kind: str, value: Any) -> tuple[dict[str, Any], An
     import numpy as np
 
     array = np.ascontiguousarray(_to_numpy(value))
-    if array.dtype.name not in np.sctypeDict:  # bfloat16 and friends: npz cannot hold them portably
-        array = array.astype(np.float32)
-    if array.dtype == object or array.dtype.kind in "USV":
+    if array.dtype.kind in "OUS":
         raise TypeError(f"record {name!r}: an array record must be numeric, got dtype {array.dtype}")
+    if array.dtype.name not in np.sctypeDict:  # bfloat16 and friends: npz cannot hold them portably
+        try:
+            array = array.astype(np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(f"record {name!r}: cannot store dtype {array.dtype}") from None
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
     summary: dict[str, Any] = {
         "name": name,

@@ -15,15 +15,24 @@ from harness.results import EnvironmentResult, load_run
 __all__ = ["latest_run", "render_markdown", "write_report"]
 
 _KEY_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "tf-keras", "torch", "numpy")
-_SHOWN = {"pass": "pass", "fail": "**FAIL**", "error": "**ERROR**", "skip": "skip", "timeout": "**TIMEOUT**",
-          "crash": "**CRASH**", "env-error": "**ENV-ERROR**"}
+_SHOWN = {
+    "pass": "pass",
+    "fail": "**FAIL**",
+    "error": "**ERROR**",
+    "skip": "skip",
+    "timeout": "**TIMEOUT**",
+    "crash": "**CRASH**",
+    "env-error": "**ENV-ERROR**",
+}
 
 
 def latest_run(results_dir: Path) -> Path:
     """The most recently written run folder under ``results_dir``."""
-    runs = [p for p in Path(results_dir).iterdir() if p.is_dir() and any(p.glob("*.json"))] if Path(
-        results_dir
-    ).is_dir() else []
+    runs = (
+        [p for p in Path(results_dir).iterdir() if p.is_dir() and any(p.glob("*.json"))]
+        if Path(results_dir).is_dir()
+        else []
+    )
     if not runs:
         raise ResultsError(f"{results_dir}: no run folder with results yet; run the matrix first (./cm)")
     return max(runs, key=lambda p: max(f.stat().st_mtime for f in p.glob("*.json")))
@@ -56,7 +65,13 @@ def render_markdown(run_dir: Path, docs: dict[str, EnvironmentResult], order: li
             cell = docs[env].cell(scenario_id)
             cells.append(_SHOWN[cell.status] if cell else "—")
         lines.append(f"| `{scenario_id}` | " + " | ".join(cells) + " |")
-    lines += ["", "## Environments", "", "| environment | state | versions | provision s | import s |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Environments",
+        "",
+        "| environment | state | versions | provision s | import s |",
+        "|---|---|---|---|---|",
+    ]
     for env, doc in docs.items():
         t = doc.timings
         lines.append(
@@ -67,12 +82,21 @@ def render_markdown(run_dir: Path, docs: dict[str, EnvironmentResult], order: li
     if problems:
         lines += ["", "## Problems", ""]
         for env, cell in problems:
-            lines.append(f"- `{cell.id}` on **{env}**: {cell.status}: {cell.message.splitlines()[0] if cell.message else ''}")
+            lines.append(
+                f"- `{cell.id}` on **{env}**: {cell.status}: {cell.message.splitlines()[0] if cell.message else ''}"
+            )
     errors = [(env, doc.env_error) for env, doc in docs.items() if doc.env_error]
     if errors:
         lines += ["", "## Environment errors", ""]
         for env, error in errors:
-            lines += [f"<details><summary>{env}</summary>", "", "```", error.message[-2000:], "```", "</details>"]
+            lines += [
+                f"<details><summary>{env}</summary>",
+                "",
+                "```",
+                error.message[-2000:],
+                "```",
+                "</details>",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -39,7 +39,13 @@ __all__ = ["REPO_ROOT", "run_environment", "worker_environ"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CPU_FLAGS_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
 # Variables that change framework behaviour: never inherited from the caller's shell, only taken from matrix.yaml.
-_FRAMEWORK_VARS = ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "KERAS_HOME", "TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH")
+_FRAMEWORK_VARS = (
+    "TF_USE_LEGACY_KERAS",
+    "KERAS_BACKEND",
+    "KERAS_HOME",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "PYTHONPATH",
+)
 
 
 def cpu_flags() -> list[str]:
@@ -94,7 +100,9 @@ def _declared(env: Environment) -> DeclaredEnvironment:
 
 
 def _platform_of(python: Path) -> dict[str, str]:
-    code = "import json, platform; print(json.dumps([platform.python_version(), platform.platform(), platform.machine()]))"
+    code = (
+        "import json, platform; print(json.dumps([platform.python_version(), platform.platform(), platform.machine()]))"
+    )
     out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout
     version, plat, machine = json.loads(out)
     return {"python_version": version, "platform": plat, "machine": machine}

@@ -8,6 +8,7 @@ own process group, so a hung DataLoader child dies with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -109,10 +110,8 @@ class _Attempt:
         return [json.loads(line) for line in lines if line.strip()], False
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def finish(self) -> int:
         os.close(self.read_fd)
@@ -188,7 +187,10 @@ class Supervisor:
                 self._emit(culprit, "timeout", f"exceeded its timeout of {limit:g} s; worker killed", elapsed=elapsed)
             else:
                 self._emit(
-                    culprit, "crash", f"{_describe_exit(returncode)} while running this scenario", elapsed=elapsed
+                    culprit,
+                    "crash",
+                    f"{_describe_exit(returncode)} while running this scenario",
+                    elapsed=elapsed,
                 )
             pending.remove(culprit)
             return
@@ -208,7 +210,12 @@ class Supervisor:
         self._emit(culprit, "crash", f"{_describe_exit(returncode)} before this scenario started")
 
     def _emit(
-        self, scenario_id: str, status: str, message: str, tail: str | None = None, elapsed: float | None = None
+        self,
+        scenario_id: str,
+        status: str,
+        message: str,
+        tail: str | None = None,
+        elapsed: float | None = None,
     ) -> None:
         output = tail if tail is not None else read_tail(self.spec.scratch / f"{scenario_id}.log")
         self.sink(

@@ -164,7 +164,8 @@ def test_legacy_keras_without_tf_keras_is_refused(tmp_path):
 
 def test_boolean_env_value_and_bad_var_name(tmp_path):
     found = problems(
-        tmp_path, 'environments:\n  - name: a\n    packages: {torch: "2.5.1"}\n    env: {"1BAD": x, OK: true}\n'
+        tmp_path,
+        'environments:\n  - name: a\n    packages: {torch: "2.5.1"}\n    env: {"1BAD": x, OK: true}\n',
     )
     assert any("env.1BAD" in p and "not a valid environment variable name" in p for p in found)
     assert any("env.OK" in p for p in found)
@@ -172,7 +173,8 @@ def test_boolean_env_value_and_bad_var_name(tmp_path):
 
 def test_no_deps_must_name_a_package(tmp_path):
     found = problems(tmp_path, 'environments:\n  - name: a\n    packages: {torch: "2.5.1"}\n    no_deps: [tf-keras]\n')
-    assert found == [f"{tmp_path / 'matrix.yaml'}:4: environments[0].no_deps[0]: 'tf-keras' is not one of this environment's packages"]
+    where = f"{tmp_path / 'matrix.yaml'}:4: environments[0].no_deps[0]"
+    assert found == [f"{where}: 'tf-keras' is not one of this environment's packages"]
 
 
 def test_unknown_scenarios_areas_and_baseline(tmp_path):
@@ -229,7 +231,9 @@ def test_yaml_syntax_error(tmp_path):
 
 
 def test_empty_matrix_is_refused(tmp_path):
-    assert problems(tmp_path, "version: 1\n") == [f"{tmp_path / 'matrix.yaml'}:1: (top level): the matrix declares no environment"]
+    assert problems(tmp_path, "version: 1\n") == [
+        f"{tmp_path / 'matrix.yaml'}:1: (top level): the matrix declares no environment"
+    ]
 
 
 def test_axes_include_exclude_and_names(tmp_path):
@@ -314,11 +318,17 @@ def test_default_matrix_is_valid_and_covers_the_brief():
     m = matrix.load(Path(__file__).resolve().parent.parent / "matrix.yaml", scenario.discover())
     pins = {name: env.packages for name, env in m.environments.items()}
     assert m.baseline in m.environments
-    assert any(p.get("tensorflow-cpu", "").startswith("2.15.") and p.get("keras", "").startswith("2.15") for p in pins.values())
-    assert any(p.get("tensorflow-cpu", "").startswith("2.16.") and p.get("keras", "").startswith("3.") for p in pins.values())
+    assert any(
+        p.get("tensorflow-cpu", "").startswith("2.15.") and p.get("keras", "").startswith("2.15") for p in pins.values()
+    )
+    assert any(
+        p.get("tensorflow-cpu", "").startswith("2.16.") and p.get("keras", "").startswith("3.") for p in pins.values()
+    )
     assert any("tf-keras" in p and m.environments[n].env.get("TF_USE_LEGACY_KERAS") == "1" for n, p in pins.items())
     assert any(env.env.get("KERAS_BACKEND") == "torch" for env in m.environments.values())
-    torch_versions = sorted(int(p["torch"].split(".")[1]) for p in pins.values() if "torch" in p and p["torch"] != "latest")
+    torch_versions = sorted(
+        int(p["torch"].split(".")[1]) for p in pins.values() if "torch" in p and p["torch"] != "latest"
+    )
     assert torch_versions[0] < 6 and torch_versions[-1] >= 6
 
 

@@ -56,7 +56,7 @@ def g_os_exit(ctx: Context) -> None:
 
 @scenario(area="fault")
 def h_swallowed_skip(ctx: Context) -> None:
-    try:
+    try:  # noqa: SIM105 - deliberately what a careless scenario writes
         skip("needs something this environment lacks")
     except Exception:
         pass
@@ -83,3 +83,8 @@ def j_warns(ctx: Context) -> None:
 @scenario(area="fault")
 def z_last_passes(ctx: Context) -> None:
     ctx.check("still_running", True)
+
+
+@scenario(area="fault", requires=["torch>=2.0"])
+def k_needs_torch(ctx: Context) -> None:
+    import torch  # noqa: F401  (never reached where torch is absent: the orchestrator skips it)

@@ -1,0 +1,88 @@
+"""Worker overhead per environment: the supervised worker against the same scenarios in one bare Python process.
+
+For each environment (already provisioned under .nox/, e.g. by ./cm), run side by side and interleaved:
+  harness  the Supervisor starting ``python -m harness.worker``: spawn, framework import, determinism warm-up,
+           per-scenario seeding, output capture, record summaries and npz, JSON events
+  bare     ``python -c`` importing the same frameworks and calling the same scenario functions back to back
+Prints the median wall time of each and the difference (the worker's per-environment overhead).
+
+Usage: .nox/_tool/bin/python bench/worker_overhead.py [--repeats 3] [ENV ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness import matrix as matrix_mod  # noqa: E402
+from harness import scenario as scenario_mod  # noqa: E402
+from harness.provision import provision  # noqa: E402
+from harness.requirements import capabilities, preload_modules, unmet  # noqa: E402
+from harness.runner import worker_environ  # noqa: E402
+from harness.supervisor import Supervisor, WorkerSpec  # noqa: E402
+
+BARE = """
+import sys, time
+for name in {preload!r}:
+    __import__(name)
+from harness.scenario import Context, discover
+registry = discover(["scenarios"])
+for sid in {ids!r}:
+    registry[sid].func(Context(sid))
+"""
+
+
+def harness_run(spec: WorkerSpec, ids: list[str], timeouts: dict[str, float]) -> float:
+    started = time.perf_counter()
+    Supervisor(spec, timeouts, {}, lambda result: None).run(ids)
+    return time.perf_counter() - started
+
+
+def bare_run(python: str, env: dict[str, str], preload: list[str], ids: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([python, "-c", BARE.format(preload=preload, ids=ids)], env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("envs", nargs="*", default=["tf2.21-keras3", "torch2.13", "tf2.15-keras2"])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    registry = scenario_mod.discover()
+    matrix = matrix_mod.load(ROOT / "matrix.yaml", registry)
+    print(f"{'environment':<16} {'scenarios':>9} {'harness s':>10} {'bare s':>8} {'overhead s':>11}")
+    for name in args.envs:
+        env = matrix.environment(name)
+        venv = ROOT / ".nox" / env.venv_slug
+        prov = provision(env, venv)
+        caps = capabilities(prov.packages, env.env)
+        ids = [s for s in matrix.scenario_ids if not any(unmet(r, caps) for r in registry[s].requires)]
+        preload = preload_modules([r for s in ids for r in registry[s].requires], env.env)
+        environ = worker_environ(env, venv, [ROOT])
+        timings: dict[str, list[float]] = {"harness": [], "bare": []}
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory() as scratch:
+                spec = WorkerSpec(
+                    python=str(prov.python),
+                    env=environ,
+                    scratch=Path(scratch),
+                    log_path=Path(scratch) / "worker.log",
+                    preload=tuple(preload),
+                )
+                timings["harness"].append(harness_run(spec, ids, dict.fromkeys(ids, 300.0)))
+            timings["bare"].append(bare_run(str(prov.python), environ, preload, ids))
+        h, b = statistics.median(timings["harness"]), statistics.median(timings["bare"])
+        print(f"{name:<16} {len(ids):>9} {h:>10.2f} {b:>8.2f} {h - b:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()

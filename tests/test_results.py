@@ -1,0 +1,116 @@
+"""Results documents: round trip, validation on write and read, schema versions, the sidecar npz."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import results
+from harness.errors import ResultsError
+from harness.results import (
+    DeclaredEnvironment,
+    EnvironmentInfo,
+    EnvironmentResult,
+    RecordSummary,
+    ScenarioResult,
+)
+
+
+def make_doc() -> EnvironmentResult:
+    return EnvironmentResult(
+        run_id="r1",
+        harness_version="0.1.0",
+        matrix_file="matrix.yaml",
+        started_at="2026-11-21T00:00:00+00:00",
+        environment=EnvironmentInfo(
+            name="tf", declared=DeclaredEnvironment(python="3.11", packages={"tensorflow-cpu": "2.16.2"})
+        ),
+        scenarios=[
+            ScenarioResult(
+                id="layer_init.keras_dense",
+                area="layer_init",
+                status="pass",
+                records=[RecordSummary(name="k", kind="array", sha256="ab", dtype="float32", shape=[2], in_npz=True)],
+            ),
+            ScenarioResult(id="layer_init.torch_linear", area="layer_init", status="skip", message="no torch"),
+        ],
+    )
+
+
+def test_round_trip(tmp_path):
+    doc = make_doc()
+    path = tmp_path / "tf.json"
+    results.write_result(path, doc)
+    again = results.read_result(path)
+    assert again == doc
+    assert again.cell("layer_init.torch_linear").message == "no torch"
+    assert json.loads(path.read_text())["schema_version"] == results.SCHEMA_VERSION
+
+
+def test_invalid_document_is_refused_on_write(tmp_path):
+    doc = make_doc()
+    doc.scenarios[0].status = "exploded"  # pydantic does not re-validate assignments; the schema check must
+    with pytest.raises(ResultsError, match=r"scenarios\.0\.status"):
+        results.write_result(tmp_path / "tf.json", doc)
+    assert not (tmp_path / "tf.json").exists()
+
+
+def test_invalid_document_is_refused_on_read(tmp_path):
+    data = make_doc().model_dump(mode="json")
+    del data["environment"]["declared"]["packages"]
+    path = tmp_path / "tf.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"environment\.declared"):
+        results.read_result(path)
+
+
+def test_unknown_schema_version_says_what_to_do(tmp_path):
+    data = make_doc().model_dump(mode="json")
+    data["schema_version"] = 99
+    path = tmp_path / "tf.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"schema_version 99 is not one this compat-matrix reads .* re-run"):
+        results.read_result(path)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(ResultsError, match="no such results file"):
+        results.read_result(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ResultsError, match="not valid JSON"):
+        results.read_result(tmp_path / "bad.json")
+    with pytest.raises(ResultsError, match="no such results folder"):
+        results.load_run(tmp_path / "nope")
+
+
+def test_load_run_reads_every_environment(tmp_path):
+    doc = make_doc()
+    results.write_result(tmp_path / "tf.json", doc)
+    other = doc.model_copy(deep=True)
+    other.environment.name = "torch"
+    results.write_result(tmp_path / "torch.json", other)
+    assert sorted(results.load_run(tmp_path)) == ["tf", "torch"]
+
+
+def test_merge_npz_accumulates_scenarios(tmp_path):
+    target = tmp_path / "env.npz"
+    for scenario_id, value in (("a.one", 1.0), ("a.two", 2.0)):
+        source = tmp_path / f"{scenario_id}.npz"
+        np.savez(source, w=np.full(3, value))
+        results.merge_npz(target, scenario_id, source)
+    with np.load(target) as data:
+        assert sorted(data.files) == ["a.one::w", "a.two::w"]
+        assert data["a.two::w"].tolist() == [2.0, 2.0, 2.0]
+
+
+def test_published_results_schema_is_current():
+    published = json.loads(results.SCHEMA_PATH.read_text())
+    assert published == json.loads(json.dumps(results.results_schema()))
+
+
+def test_run_ids_sort_by_time():
+    run_id = results.new_run_id()
+    assert len(run_id) == 16 and run_id.endswith("Z") and Path(run_id).name == run_id

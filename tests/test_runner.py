@@ -1,0 +1,86 @@
+"""One environment end to end through the real pipeline (uv venv, worker, results), with fake scenarios."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from harness import matrix, results, scenario
+from harness.runner import run_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = ROOT / "tests" / "resources"
+
+MATRIX = """
+scenarios:
+  ids: [fault.a_first_passes, fault.b_segfault, fault.d_hang, fault.k_needs_torch, fault.z_last_passes]
+environments:
+  - name: plain
+    packages: {six: "1.16.0"}
+  - name: broken
+    packages: {six: "0.0.99"}
+"""
+
+
+def _setup(tmp_path):
+    if str(RESOURCES) not in sys.path:
+        sys.path.insert(0, str(RESOURCES))
+    registry = scenario.discover(["fake_scenarios"])
+    path = tmp_path / "matrix.yaml"
+    path.write_text(textwrap.dedent(MATRIX))
+    return matrix.load(path, registry), registry
+
+
+def _run(tmp_path, name):
+    m, registry = _setup(tmp_path)
+    environ = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    return run_environment(
+        m,
+        name,
+        tmp_path / "results" / "run1",
+        tmp_path / "venvs" / name,
+        registry,
+        run_id="run1",
+        scenario_packages=("fake_scenarios",),
+        extra_pythonpath=(RESOURCES,),
+        environ=environ,
+    )
+
+
+def test_environment_end_to_end(tmp_path):
+    doc = _run(tmp_path, "plain")
+    path = tmp_path / "results" / "run1" / "plain.json"
+    assert results.read_result(path) == doc  # written, schema-valid, and complete
+    assert doc.state == "complete" and doc.finished_at
+    statuses = {c.id: c.status for c in doc.scenarios}
+    assert statuses == {
+        "fault.a_first_passes": "pass",
+        "fault.b_segfault": "crash",
+        "fault.d_hang": "timeout",
+        "fault.k_needs_torch": "skip",
+        "fault.z_last_passes": "pass",
+    }
+    assert [c.id for c in doc.scenarios] == sorted(statuses)  # matrix order, whatever the finishing order
+    assert doc.cell("fault.k_needs_torch").message == "requires torch>=2.0; the environment has no torch"
+    resolved = doc.environment.resolved
+    assert resolved.packages["six"] == "1.16.0" and "numpy" in resolved.packages
+    assert resolved.python_version.startswith("3.11") and len(resolved.lock_sha256) == 64
+    assert doc.timings.worker_starts == 3 and doc.timings.import_s is not None
+    assert doc.timings.provision_s is not None and doc.timings.total_s >= doc.timings.scenarios_s
+    with np.load(tmp_path / "results" / "run1" / doc.records_file) as data:
+        assert data["fault.a_first_passes::values"].tolist() == [[0, 1, 2], [3, 4, 5]]
+        assert data["fault.a_first_passes::order"].tolist() == [2, 0, 1]
+
+
+def test_failed_install_is_env_error_for_every_cell(tmp_path):
+    doc = _run(tmp_path, "broken")
+    assert doc.state == "env-error"
+    assert {c.status for c in doc.scenarios} == {"env-error"} and len(doc.scenarios) == 5
+    assert "six==0.0.99" in doc.env_error.message
+    on_disk = json.loads((tmp_path / "results" / "run1" / "broken.json").read_text())
+    assert on_disk["state"] == "env-error" and on_disk["env_error"]["installer_output"]

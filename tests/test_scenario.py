@@ -1,0 +1,128 @@
+"""The scenario API: registration, context, records and check helpers (no framework needed)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from harness import checks, records, scenario
+from harness.scenario import Context
+
+
+def test_decorator_registers_metadata_only():
+    calls = []
+
+    @scenario.scenario(area="probe", requires=["torch>=2.1"], timeout=5)
+    def my_probe(ctx):
+        """Would catch a change."""
+        calls.append(ctx)
+
+    entry = scenario.get()["probe.my_probe"]
+    assert entry.area == "probe" and entry.requires == ("torch>=2.1",) and entry.timeout == 5
+    assert entry.doc == "Would catch a change." and calls == []
+
+
+def test_same_id_from_two_modules_is_refused():
+    def one(ctx):
+        pass
+
+    scenario.scenario(area="probe", name="dup")(one)
+    two = lambda ctx: None  # noqa: E731
+    two.__module__ = "elsewhere"
+    two.__name__ = "dup"
+    with pytest.raises(ValueError, match="registered twice"):
+        scenario.scenario(area="probe")(two)
+
+
+@pytest.mark.parametrize("area", ["Bad", "with space", "1x"])
+def test_bad_area_is_refused(area):
+    with pytest.raises(ValueError, match="lowercase identifier"):
+        scenario.scenario(area=area)
+
+
+def test_skip_and_fail_escape_except_exception():
+    for raiser, kind in ((scenario.skip, scenario.Skipped), (scenario.fail, scenario.Failed)):
+        with pytest.raises(kind):
+            try:  # noqa: SIM105 - what a scenario might write
+                raiser("why")
+            except Exception:
+                pass
+
+
+def test_check_records_and_returns_outcome():
+    ctx = Context("a.b")
+    assert ctx.check("good", True, x=1) is True
+    assert ctx.check("bad", 0, "zero", y=np.float32(2.5)) is False
+    assert [c.name for c in ctx.failed_checks] == ["bad"]
+    assert ctx.checks[1].to_dict() == {"name": "bad", "ok": False, "message": "zero", "values": {"y": 2.5}}
+
+
+def test_record_twice_and_bad_kind_are_errors():
+    ctx = Context("a.b")
+    ctx.record("x", 1)
+    with pytest.raises(ValueError, match="made twice"):
+        ctx.record("x", 2)
+    with pytest.raises(ValueError, match="record kind"):
+        ctx.record("y", 1, kind="blob")
+
+
+def test_array_summary_hash_and_stats():
+    summary, array = records.summarize("w", None, np.array([[1.0, -2.0], [np.nan, 4.0]], dtype=np.float32))
+    assert summary["kind"] == "array" and summary["dtype"] == "float32" and summary["shape"] == [2, 2]
+    assert (summary["min"], summary["max"], summary["mean"], summary["nonfinite"]) == (-2.0, 4.0, 1.0, 1)
+    assert summary["value"] == [[1.0, -2.0], ["nan", 4.0]]
+    assert array.dtype == np.float32
+    other, _ = records.summarize("w", None, np.array([[1.0, -2.0], [np.nan, 4.5]], dtype=np.float32))
+    assert other["sha256"] != summary["sha256"]
+    same, _ = records.summarize("w", None, [[1.0, -2.0], [float("nan"), 4.0]])
+    assert same["sha256"] != summary["sha256"]  # float64 list vs float32 array: dtype is part of the hash
+
+
+def test_large_arrays_are_not_inlined():
+    summary, _ = records.summarize("big", None, np.zeros(records.INLINE_LIMIT + 1))
+    assert summary["value"] is None and summary["in_npz"] is True
+
+
+def test_non_array_records():
+    config, arr = records.summarize("cfg", None, {"b": (1, 2), "a": np.int64(3)})
+    assert config["kind"] == "config" and config["value"] == {"b": [1, 2], "a": 3} and arr is None
+    text, _ = records.summarize("t", None, "GlorotUniform")
+    assert text["kind"] == "text"
+    with pytest.raises(TypeError, match="must be numeric"):
+        records.summarize("s", "array", np.array(["a", "b"]))
+
+
+def test_uniform_bound_accepts_uniform_and_rejects_others():
+    rng = np.random.default_rng(0)
+    ctx = Context("t")
+    assert checks.uniform_bound(ctx, "ok", rng.uniform(-0.3, 0.3, 2048), 0.3)
+    assert not checks.uniform_bound(ctx, "too_wide", rng.uniform(-0.4, 0.4, 2048), 0.3)
+    assert not checks.uniform_bound(ctx, "too_narrow", rng.uniform(-0.2, 0.2, 2048), 0.3)
+    assert not checks.uniform_bound(ctx, "normal", np.clip(rng.normal(0, 0.05, 2048), -0.3, 0.3), 0.3)
+    assert [c.name for c in ctx.failed_checks] == ["too_wide", "too_narrow", "normal"]
+    assert "exceeds the bound" in ctx.failed_checks[0].message
+
+
+def test_constant_and_allclose():
+    ctx = Context("t")
+    assert checks.constant(ctx, "zeros", np.zeros(5), 0.0)
+    assert not checks.constant(ctx, "not_zeros", np.array([0.0, 1e-9]), 0.0)
+    assert checks.allclose(ctx, "close", [1.0, 2.0], [1.0, 2.0 + 1e-9], rtol=1e-6)
+    assert not checks.allclose(ctx, "far", [1.0, 2.1], [1.0, 2.0], rtol=1e-3)
+    assert not checks.allclose(ctx, "shape", [1.0], [1.0, 2.0])
+    assert not checks.allclose(ctx, "nan", [math.nan], [math.nan])
+    assert ctx.failed_checks[1].values["max_abs_error"] == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        checks.allclose(ctx, "neg", [1.0], [1.0], rtol=-1)
+
+
+def test_duplicate_check_name_warns():
+    ctx = Context("t")
+    ctx.check("x", True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ctx.check("x", True)
+    assert "made twice" in str(caught[0].message)
