@@ -4,7 +4,9 @@ For each environment (already provisioned under .nox/, e.g. by ./cm), run side b
   harness  the Supervisor starting ``python -m harness.worker``: spawn, framework import, determinism warm-up,
            per-scenario seeding, output capture, record summaries and npz, JSON events
   bare     ``python -c`` importing the same frameworks and calling the same scenario functions back to back
-Prints the median wall time of each and the difference (the worker's per-environment overhead).
+  bare+seeding  the same, calling the determinism helper before each scenario as the worker does
+Prints the median wall time of each and the differences: against bare+seeding is the worker's own overhead
+(process supervision, capture, records, events); the rest is the cost of determinism itself.
 
 Usage: .nox/_tool/bin/python bench/worker_overhead.py [--repeats 3] [ENV ...]
 """
@@ -30,12 +32,14 @@ from harness.runner import worker_environ  # noqa: E402
 from harness.supervisor import Supervisor, WorkerSpec  # noqa: E402
 
 BARE = """
-import sys, time
 for name in {preload!r}:
     __import__(name)
+from harness import determinism
 from harness.scenario import Context, discover
 registry = discover(["scenarios"])
 for sid in {ids!r}:
+    if {seeded!r}:
+        determinism.reset()
     registry[sid].func(Context(sid))
 """
 
@@ -46,9 +50,10 @@ def harness_run(spec: WorkerSpec, ids: list[str], timeouts: dict[str, float]) ->
     return time.perf_counter() - started
 
 
-def bare_run(python: str, env: dict[str, str], preload: list[str], ids: list[str]) -> float:
+def bare_run(python: str, env: dict[str, str], preload: list[str], ids: list[str], seeded: bool) -> float:
     started = time.perf_counter()
-    subprocess.run([python, "-c", BARE.format(preload=preload, ids=ids)], env=env, check=True, capture_output=True)
+    code = BARE.format(preload=preload, ids=ids, seeded=seeded)
+    subprocess.run([python, "-c", code], env=env, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
@@ -59,7 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     registry = scenario_mod.discover()
     matrix = matrix_mod.load(ROOT / "matrix.yaml", registry)
-    print(f"{'environment':<16} {'scenarios':>9} {'harness s':>10} {'bare s':>8} {'overhead s':>11}")
+    print(
+        f"{'environment':<16} {'scenarios':>9} {'harness s':>10} {'bare s':>8} {'bare+seeding s':>15} "
+        f"{'overhead vs bare':>17} {'vs bare+seeding':>16}"
+    )
     for name in args.envs:
         env = matrix.environment(name)
         venv = ROOT / ".nox" / env.venv_slug
@@ -68,7 +76,7 @@ def main() -> None:
         ids = [s for s in matrix.scenario_ids if not any(unmet(r, caps) for r in registry[s].requires)]
         preload = preload_modules([r for s in ids for r in registry[s].requires], env.env)
         environ = worker_environ(env, venv, [ROOT])
-        timings: dict[str, list[float]] = {"harness": [], "bare": []}
+        timings: dict[str, list[float]] = {"harness": [], "bare": [], "seeded": []}
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as scratch:
                 spec = WorkerSpec(
@@ -79,9 +87,10 @@ def main() -> None:
                     preload=tuple(preload),
                 )
                 timings["harness"].append(harness_run(spec, ids, dict.fromkeys(ids, 300.0)))
-            timings["bare"].append(bare_run(str(prov.python), environ, preload, ids))
-        h, b = statistics.median(timings["harness"]), statistics.median(timings["bare"])
-        print(f"{name:<16} {len(ids):>9} {h:>10.2f} {b:>8.2f} {h - b:>11.2f}")
+            timings["bare"].append(bare_run(str(prov.python), environ, preload, ids, seeded=False))
+            timings["seeded"].append(bare_run(str(prov.python), environ, preload, ids, seeded=True))
+        h, b, s = (statistics.median(timings[k]) for k in ("harness", "bare", "seeded"))
+        print(f"{name:<16} {len(ids):>9} {h:>10.2f} {b:>8.2f} {s:>15.2f} {h - b:>17.2f} {h - s:>16.2f}")
 
 
 if __name__ == "__main__":
