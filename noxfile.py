@@ -47,6 +47,7 @@ def _environment_session(name: str):
             "--matrix", MATRIX_FILE,
             "--run-id", RUN_ID,
             "--venv-dir", session.virtualenv.location,
+            *session.posargs,
             external=True,
         )  # fmt: skip
 

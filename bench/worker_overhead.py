@@ -74,7 +74,7 @@ def main() -> None:
         prov = provision(env, venv)
         caps = capabilities(prov.packages, env.env)
         ids = [s for s in matrix.scenario_ids if not any(unmet(r, caps) for r in registry[s].requires)]
-        preload = preload_modules([r for s in ids for r in registry[s].requires], env.env)
+        preload = preload_modules([r for s in ids for r in registry[s].requires], env.env, caps)
         environ = worker_environ(env, venv, [ROOT])
         timings: dict[str, list[float]] = {"harness": [], "bare": [], "seeded": []}
         for _ in range(args.repeats):

@@ -75,6 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import run_environment
 
     matrix, registry = _load(args)
+    if args.scenarios:
+        matrix = matrix_mod.restrict(matrix, args.scenarios)
     env = matrix.environment(args.env)
     run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
     run_dir = Path(args.results_dir) / run_id
@@ -147,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env", required=True)
     run.add_argument("--run-id", default=None)
     run.add_argument("--venv-dir", default=None)
+    run.add_argument(
+        "--scenarios", "-k", action="append", default=[], help="only scenarios matching this glob (repeatable)"
+    )
     add("report", cmd_report, "write the Markdown matrix table of a run").add_argument(
         "--run", default=os.environ.get("COMPAT_RUN_ID")
     )

@@ -10,6 +10,7 @@ Generated environments (``generate:`` blocks) are expanded here too: axes multip
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import itertools
 import re
@@ -27,7 +28,7 @@ from harness.errors import MatrixError
 from harness.results import InstallOptions
 from harness.scenario import Scenario
 
-__all__ = ["Environment", "Matrix", "load", "matrix_schema"]
+__all__ = ["Environment", "Matrix", "load", "matrix_schema", "restrict"]
 
 RESERVED_NAMES = frozenset({"tests", "lint", "report", "gonogo", "merge", "schema", "relay"})
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -169,6 +170,14 @@ def venv_slug(name: str) -> str:
     """Nox's venv folder name for a session: lowercase, runs of anything but word characters become one '-'."""
     slug = re.sub(r"[^\w\s-]", "-", name).strip().lower()
     return re.sub(r"[-\s]+", "-", slug).strip("-")
+
+
+def restrict(matrix: Matrix, patterns: list[str]) -> Matrix:
+    """The same matrix with only the selected scenarios matching one of ``patterns`` (e.g. from the command line)."""
+    chosen = tuple(s for s in matrix.scenario_ids if any(fnmatch.fnmatchcase(s, p) for p in patterns))
+    if not chosen:
+        raise MatrixError([f"{matrix.path}: no selected scenario matches {', '.join(patterns)}"])
+    return dataclasses.replace(matrix, scenario_ids=chosen, timeouts={s: matrix.timeouts[s] for s in chosen})
 
 
 # ---------------------------------------------------------------------------------------------- YAML with lines

@@ -36,7 +36,14 @@ def capabilities(packages: Mapping[str, str], env: Mapping[str, str]) -> dict[st
 
 
 def unmet(requirement: str, caps: Mapping[str, str]) -> str | None:
-    """Why ``requirement`` is not met in an environment with ``caps``, or None when it is."""
+    """Why ``requirement`` is not met in an environment with ``caps``, or None when it is.
+
+    ``"keras|torch"`` is met when either alternative is: for scenarios that probe the same thing in whichever
+    framework the environment has, under one id, so their records compare across frameworks.
+    """
+    if "|" in requirement:
+        reasons = [unmet(alternative.strip(), caps) for alternative in requirement.split("|")]
+        return None if None in reasons else "; ".join(r for r in reasons if r)
     try:
         req = Requirement(requirement)
     except InvalidRequirement as exc:
@@ -55,10 +62,16 @@ def unmet(requirement: str, caps: Mapping[str, str]) -> str | None:
     return None
 
 
-def preload_modules(requirements: list[str], env: Mapping[str, str]) -> list[str]:
-    """Modules the worker imports once up front, torch before TensorFlow (the other order can segfault)."""
-    names = {canonicalize_name(Requirement(r).name) for r in requirements}
+def preload_modules(
+    requirements: list[str], env: Mapping[str, str], caps: Mapping[str, str] | None = None
+) -> list[str]:
+    """Modules the worker imports once up front, torch before TensorFlow (the other order can segfault).
+
+    With ``caps``, only frameworks the environment has are listed (an alternative may name an absent one).
+    """
+    alternatives = [alt.strip() for r in requirements for alt in r.split("|")]
+    names = {canonicalize_name(Requirement(r).name) for r in alternatives}
     if "keras" in names and legacy_keras(env):
         names = (names - {"keras"}) | {"tf-keras"}
     order = ["torch", "tensorflow", "tf-keras", "keras"]
-    return [_MODULES[n] for n in order if n in names]
+    return [_MODULES[n] for n in order if n in names and (caps is None or n in caps)]

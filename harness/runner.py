@@ -213,7 +213,7 @@ def run_environment(
             scratch=scratch,
             log_path=scratch / "worker.log",
             scenario_packages=scenario_packages,
-            preload=tuple(preload_modules(requirements, env.env)),
+            preload=tuple(preload_modules(requirements, env.env, caps)),
             seed=matrix.defaults.seed,
             startup_timeout=matrix.defaults.startup_timeout,
         )

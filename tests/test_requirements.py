@@ -29,3 +29,16 @@ def test_missing_framework_and_local_versions():
 def test_preload_order_puts_torch_before_tensorflow():
     assert preload_modules(["keras", "tensorflow", "torch"], {}) == ["torch", "tensorflow", "keras"]
     assert preload_modules(["keras"], {"TF_USE_LEGACY_KERAS": "1"}) == ["tf_keras"]
+
+
+def test_alternatives_are_met_by_either():
+    assert unmet("keras|torch", capabilities({"torch": "2.5.1"}, {})) is None
+    assert unmet("keras>=3|torch", capabilities({"keras": "2.15.0"}, {})) == (
+        "requires keras>=3; the environment has keras 2.15.0; requires torch; the environment has no torch"
+    )
+    assert preload_modules(["keras|torch"], {}) == ["torch", "keras"]
+
+
+def test_preload_lists_only_installed_frameworks():
+    caps = capabilities({"torch": "2.13.0"}, {})
+    assert preload_modules(["keras|torch"], {}, caps) == ["torch"]

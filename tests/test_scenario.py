@@ -126,3 +126,39 @@ def test_duplicate_check_name_warns():
         warnings.simplefilter("always")
         ctx.check("x", True)
     assert "made twice" in str(caught[0].message)
+
+
+def test_normal_moments_detects_wrong_mean_or_std():
+    rng = np.random.default_rng(1)
+    ctx = Context("t")
+    assert checks.normal_moments(ctx, "ok", rng.normal(0, 1, 4000), 0.0, 1.0)
+    assert not checks.normal_moments(ctx, "shifted", rng.normal(0.2, 1, 4000), 0.0, 1.0)
+    assert not checks.normal_moments(ctx, "wide", rng.normal(0, 1.3, 4000), 0.0, 1.0)
+    assert not checks.normal_moments(ctx, "one", [1.0], 0.0, 1.0)
+    assert [c.name for c in ctx.failed_checks] == ["shifted", "wide", "one"]
+
+
+def test_orthogonal_accepts_q_and_rejects_random():
+    rng = np.random.default_rng(2)
+    q, _ = np.linalg.qr(rng.normal(size=(64, 16)))
+    ctx = Context("t")
+    assert checks.orthogonal(ctx, "rows", q.T)
+    assert checks.orthogonal(ctx, "cols", q)
+    assert not checks.orthogonal(ctx, "random", rng.uniform(-0.3, 0.3, (16, 64)))
+    assert not checks.orthogonal(ctx, "vector", np.ones(3))
+
+
+def test_permutation_reports_lost_and_duplicated():
+    ctx = Context("t")
+    assert checks.permutation(ctx, "ok", [3, 1, 2, 0], range(4))
+    assert not checks.permutation(ctx, "dup", [3, 1, 1, 0], range(4))
+    assert not checks.permutation(ctx, "short", [3, 1, 0], range(4))
+    assert "missing [2]" in ctx.failed_checks[0].message and "1 duplicated" in ctx.failed_checks[0].message
+
+
+def test_batch_sizes():
+    ctx = Context("t")
+    assert checks.batch_sizes(ctx, "ok", [4, 4, 2], 10, 4)
+    assert checks.batch_sizes(ctx, "drop", [4, 4], 10, 4, drop_last=True)
+    assert not checks.batch_sizes(ctx, "kept_last", [4, 4, 2], 10, 4, drop_last=True)
+    assert not checks.batch_sizes(ctx, "lost", [4, 2], 10, 4)
