@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.checks import constant, normal_moments, orthogonal, uniform_bound
 from harness.scenario import Context, scenario
-from scenarios._frameworks import is_keras3, keras, keras_identity, to_numpy
+from scenarios._frameworks import keras, keras_identity, to_numpy
 
 FAN_IN, UNITS = 32, 64
 
