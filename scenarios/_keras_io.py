@@ -1,0 +1,257 @@
+"""Keras models and save/load formats, shared by the save_load scenarios and the cross-version relay.
+
+One home for how a model is built, trained one step, saved in a format and loaded back, so that a within-version
+round trip and a saved-in-A-loaded-in-B relay exercise exactly the same code. Every builder produces the same
+architecture and the same initial weights (from a NumPy RNG, not the framework's) in any Keras version, so
+predictions are comparable across versions even before anything is saved.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scenarios._frameworks import is_keras3, keras, keras_backend, to_numpy
+
+__all__ = ["FORMATS", "MODELS", "KerasFormat", "build_trained", "fixed_inputs", "optimizer_state", "predict"]
+
+FEATURES, HIDDEN, OUTPUTS = 4, 8, 3
+
+
+def fixed_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets every environment uses: from NumPy's own generator, independent of the framework."""
+    rng = np.random.default_rng(20261121)
+    x = rng.normal(size=(8, FEATURES)).astype(np.float32)
+    y = rng.normal(size=(8, OUTPUTS)).astype(np.float32)
+    return x, y
+
+
+@functools.cache
+def custom_classes(k: Any) -> tuple[type, type]:
+    """A registered custom layer (weights via ``add_weight``) and a subclassed model using it."""
+    register = getattr(getattr(k, "saving", None), "register_keras_serializable", None)
+    register = register or k.utils.register_keras_serializable
+
+    @register(package="compat_matrix")
+    class ScaleShift(k.layers.Layer):
+        def __init__(self, units: int = OUTPUTS, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape: Any) -> None:
+            self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), self.units))
+            self.scale = self.add_weight(name="scale", shape=(self.units,), initializer="ones")
+            super().build(input_shape)
+
+        def call(self, inputs: Any) -> Any:
+            ops = k.ops if is_keras3(k) else __import__("tensorflow")
+            return ops.matmul(inputs, self.kernel) * self.scale
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "units": self.units}
+
+    @register(package="compat_matrix")
+    class Subclassed(k.Model):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.hidden = k.layers.Dense(HIDDEN, activation="relu")
+            self.head = ScaleShift(OUTPUTS)
+
+        def call(self, inputs: Any) -> Any:
+            return self.head(self.hidden(inputs))
+
+        def get_config(self) -> dict[str, Any]:
+            return {"name": self.name}
+
+    return ScaleShift, Subclassed
+
+
+def _sequential(k: Any) -> Any:
+    return k.Sequential([k.Input((FEATURES,)), k.layers.Dense(HIDDEN, activation="relu"), k.layers.Dense(OUTPUTS)])
+
+
+def _functional(k: Any) -> Any:
+    inputs = k.Input((FEATURES,))
+    hidden = k.layers.Dense(HIDDEN, activation="tanh")(inputs)
+    merged = k.layers.Add()([k.layers.Dense(OUTPUTS)(hidden), k.layers.Dense(OUTPUTS)(inputs)])
+    return k.Model(inputs, merged)
+
+
+def _subclassed(k: Any) -> Any:
+    _, subclassed = custom_classes(k)
+    model = subclassed()
+    model(np.zeros((1, FEATURES), dtype=np.float32))
+    return model
+
+
+MODELS: dict[str, Callable[[Any], Any]] = {
+    "sequential": _sequential,
+    "functional": _functional,
+    "subclassed": _subclassed,
+}
+
+
+def _set_fixed_weights(model: Any) -> None:
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.uniform(-0.5, 0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+
+
+def build(name: str) -> Any:
+    """An untrained model with fixed weights (what a weights-only format loads into)."""
+    k = keras()
+    model = MODELS[name](k)
+    _set_fixed_weights(model)
+    model.compile(optimizer=k.optimizers.Adam(learning_rate=0.01), loss="mse")
+    return model
+
+
+def build_trained(name: str) -> Any:
+    """The model after one training step, so its optimizer has state (moments, iteration count)."""
+    model = build(name)
+    x, y = fixed_inputs()
+    model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    return model
+
+
+def predict(model: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(to_numpy(model(x, training=False)), dtype=np.float32)
+
+
+def optimizer_state(model: Any) -> list[np.ndarray]:
+    """The optimizer's variables (iteration count and moments) as arrays; empty when there is no state."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return []
+    variables = optimizer.variables
+    variables = variables() if callable(variables) else variables
+    return [np.array(to_numpy(v)) for v in variables]
+
+
+def state_digest(arrays: list[np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What came back from an artifact: a predict function and, for full-model formats, the optimizer state."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    optimizer: list[np.ndarray] | None
+    model: Any = None
+
+
+@dataclass(frozen=True)
+class KerasFormat:
+    """A way of saving a Keras model: when it exists, how to save, how to load."""
+
+    name: str
+    suffix: str
+    keeps_optimizer: bool
+    unavailable: Callable[[Any], str | None]
+    save: Callable[[Any, Path], None]
+    load: Callable[[Path, str], Loaded]
+
+
+def _load_model(
+    path: Path, model_name: str, custom_objects: dict[str, Any] | None = None, compile: bool = True
+) -> Loaded:
+    k = keras()
+    model = k.models.load_model(str(path), custom_objects=custom_objects, compile=compile)
+    return Loaded(predict=lambda x: predict(model, x), optimizer=optimizer_state(model), model=model)
+
+
+def _load_weights(path: Path, model_name: str) -> Loaded:
+    model = build(model_name)
+    model.load_weights(str(path))
+    return Loaded(predict=lambda x: predict(model, x), optimizer=None, model=model)
+
+
+def _load_tf_saved_model(path: Path, model_name: str) -> Loaded:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if hasattr(loaded, "serve"):
+            out = loaded.serve(tf.constant(x))
+        else:
+            signature = loaded.signatures["serving_default"]
+            out = signature(tf.constant(x))
+        if isinstance(out, dict):
+            out = next(iter(out.values()))
+        return np.asarray(out.numpy(), dtype=np.float32)
+
+    return Loaded(predict=run, optimizer=None, model=loaded)
+
+
+def _needs_tf_backend(k: Any) -> str | None:
+    if keras_backend(k) != "tensorflow":
+        return f"needs the TensorFlow backend (this is Keras {k.__version__} on {keras_backend(k)})"
+    return None
+
+
+def _keras3_only_not(k: Any, what: str) -> str | None:
+    return f"{what} is gone in Keras 3 ({k.__name__} {k.__version__})" if is_keras3(k) else None
+
+
+def _save_dir(model: Any, path: Path) -> None:
+    model.save(str(path), save_format="tf")
+
+
+def _save_tf(model: Any, path: Path) -> None:
+    import tensorflow as tf
+
+    tf.saved_model.save(model, str(path))
+
+
+def _unavailable_export(k: Any) -> str | None:
+    if not hasattr(k.Model, "export"):
+        return f"Model.export does not exist in {k.__name__} {k.__version__}"
+    return _needs_tf_backend(k)
+
+
+def _unavailable_keras_format(k: Any) -> str | None:
+    major, minor = (int(p) for p in k.__version__.split(".")[:2])
+    return None if (major, minor) >= (2, 13) else f"the .keras format needs Keras >= 2.13 ({k.__version__})"
+
+
+FORMATS: dict[str, KerasFormat] = {
+    f.name: f
+    for f in (
+        KerasFormat("keras", ".keras", True, _unavailable_keras_format, lambda m, p: m.save(str(p)), _load_model),
+        KerasFormat("h5", ".h5", True, lambda k: None, lambda m, p: m.save(str(p)), _load_model),
+        KerasFormat(
+            "savedmodel_dir", "", True, lambda k: _keras3_only_not(k, "model.save(<dir>) (SavedModel)"), _save_dir,
+            _load_model,
+        ),
+        KerasFormat("tf_saved_model", "", False, _needs_tf_backend, _save_tf, _load_tf_saved_model),
+        KerasFormat("export", "", False, _unavailable_export, lambda m, p: m.export(str(p)), _load_tf_saved_model),
+        KerasFormat(
+            "weights_h5", ".weights.h5", False, lambda k: None, lambda m, p: m.save_weights(str(p)), _load_weights
+        ),
+        KerasFormat(
+            "tf_checkpoint", "", False,
+            lambda k: _keras3_only_not(k, "save_weights in the TensorFlow checkpoint format"),
+            lambda m, p: m.save_weights(str(p / "ckpt"), save_format="tf"),
+            lambda p, name: _load_weights(p / "ckpt", name),
+        ),
+    )
+}  # fmt: skip
+
+
+def capture_warnings(action: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """Run ``action`` and return its value with the Python warnings it emitted, as text."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = action()
+    return value, sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}" for w in caught})

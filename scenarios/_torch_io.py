@@ -1,0 +1,228 @@
+"""torch models and save/load formats, shared by the save_load scenarios and the cross-version relay.
+
+The model classes live in this importable module (``scenarios._torch_io``) so that a full-model pickle saved in one
+environment names classes every other environment can import. Weights come from a NumPy RNG, so every torch
+version starts from the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FORMATS", "TorchFormat", "build", "build_trained", "fixed_inputs", "optimizer_state"]
+
+FEATURES, HIDDEN, OUTPUTS = 4, 8, 3
+
+
+def fixed_inputs() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(20261121)
+    x = rng.normal(size=(8, FEATURES)).astype(np.float32)
+    y = rng.normal(size=(8, OUTPUTS)).astype(np.float32)
+    return x, y
+
+
+class _Lazy:
+    """Defines the torch classes on first use, so importing this module never imports torch."""
+
+    classes: dict[str, type] = {}
+
+    @classmethod
+    def get(cls) -> dict[str, type]:
+        if not cls.classes:
+            cls.classes = _define()
+        return cls.classes
+
+
+def _define() -> dict[str, type]:
+    import torch
+
+    class ScaleShift(torch.nn.Module):
+        """A custom submodule with its own parameters."""
+
+        def __init__(self, features: int) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(features))
+            self.shift = torch.nn.Parameter(torch.zeros(features))
+
+        def forward(self, x):  # unannotated: TorchScript reads annotations and knows no typing.Any
+            return x * self.scale + self.shift
+
+    class TinyNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hidden = torch.nn.Linear(FEATURES, HIDDEN)
+            self.head = torch.nn.Linear(HIDDEN, OUTPUTS)
+            self.post = ScaleShift(OUTPUTS)
+
+        def forward(self, x):
+            return self.post(self.head(torch.relu(self.hidden(x))))
+
+    # Make them importable by pickle under this module's name.
+    for klass in (ScaleShift, TinyNet):
+        klass.__module__ = __name__
+        klass.__qualname__ = klass.__name__
+        globals()[klass.__name__] = klass
+    return {"ScaleShift": ScaleShift, "TinyNet": TinyNet}
+
+
+def __getattr__(name: str) -> Any:
+    """``scenarios._torch_io.TinyNet`` resolves (defining the classes) when pickle looks it up."""
+    if name in ("TinyNet", "ScaleShift"):
+        return _Lazy.get()[name]
+    raise AttributeError(name)
+
+
+def build() -> Any:
+    import torch
+
+    model = _Lazy.get()["TinyNet"]()
+    rng = np.random.default_rng(7)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, size=tuple(param.shape)).astype(np.float32)))
+    return model
+
+
+def build_trained() -> tuple[Any, Any]:
+    """The model and its Adam optimizer after one step."""
+    import torch
+
+    model = build()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    x, y = fixed_inputs()
+    loss = torch.nn.functional.mse_loss(model(torch.from_numpy(x)), torch.from_numpy(y))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return model, optimizer
+
+
+def predict(model: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).detach().numpy().astype(np.float32)
+
+
+def optimizer_state(optimizer: Any) -> list[np.ndarray]:
+    """Every tensor in the optimizer's state (step, exp_avg, exp_avg_sq per parameter), in parameter order."""
+    import torch
+
+    arrays = []
+    for _, state in sorted(optimizer.state_dict()["state"].items()):
+        for key in sorted(state):
+            value = state[key]
+            arrays.append(np.array(value.detach().numpy() if isinstance(value, torch.Tensor) else value))
+    return arrays
+
+
+@dataclass(frozen=True)
+class TorchFormat:
+    """A way of saving a torch model: when it exists, how to save, how to load (``load`` may raise)."""
+
+    name: str
+    unavailable: Callable[[], str | None]
+    save: Callable[[Any, Any, Path], None]
+    load: Callable[[Path], Callable[[np.ndarray], np.ndarray]]
+    unsafe: bool = False
+
+
+def _torch_version() -> tuple[int, int]:
+    import torch
+
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+def _save_state_dict(model: Any, optimizer: Any, path: Path) -> None:
+    import torch
+
+    torch.save(model.state_dict(), path)
+
+
+def _load_state_dict(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    model = build()
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return lambda x: predict(model, x)
+
+
+def _save_pickle(model: Any, optimizer: Any, path: Path) -> None:
+    import torch
+
+    torch.save(model, path)
+
+
+def _load_pickle(weights_only: bool | None) -> Callable[[Path], Callable[[np.ndarray], np.ndarray]]:
+    def load(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+        import torch
+
+        _Lazy.get()  # the classes must exist before unpickling refers to them
+        model = torch.load(path) if weights_only is None else torch.load(path, weights_only=weights_only)
+        return lambda x: predict(model, x)
+
+    return load
+
+
+def _save_script(model: Any, optimizer: Any, path: Path) -> None:
+    import torch
+
+    torch.jit.save(torch.jit.script(model), str(path))
+
+
+def _save_trace(model: Any, optimizer: Any, path: Path) -> None:
+    import torch
+
+    x, _ = fixed_inputs()
+    torch.jit.save(torch.jit.trace(model, torch.from_numpy(x)), str(path))
+
+
+def _load_jit(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    model = torch.jit.load(str(path))
+    return lambda x: predict(model, x)
+
+
+def _export_unavailable() -> str | None:
+    import torch
+
+    export = getattr(torch, "export", None)
+    if export is None or not hasattr(export, "save"):
+        return f"torch.export.save does not exist in torch {torch.__version__} (arrived in 2.1)"
+    return None
+
+
+def _save_export(model: Any, optimizer: Any, path: Path) -> None:
+    import torch
+
+    x, _ = fixed_inputs()
+    torch.export.save(torch.export.export(model, (torch.from_numpy(x),)), str(path))
+
+
+def _load_export(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    program = torch.export.load(str(path))
+    module = program.module()
+    return lambda x: predict(module, x)
+
+
+FORMATS: dict[str, TorchFormat] = {
+    f.name: f
+    for f in (
+        TorchFormat("state_dict", lambda: None, _save_state_dict, _load_state_dict),
+        TorchFormat("pickle_default_load", lambda: None, _save_pickle, _load_pickle(None), unsafe=True),
+        TorchFormat("pickle_weights_only", lambda: None, _save_pickle, _load_pickle(True)),
+        TorchFormat("pickle_unsafe_load", lambda: None, _save_pickle, _load_pickle(False), unsafe=True),
+        TorchFormat("torchscript_script", lambda: None, _save_script, _load_jit),
+        TorchFormat("torchscript_trace", lambda: None, _save_trace, _load_jit),
+        TorchFormat("torch_export", _export_unavailable, _save_export, _load_export),
+    )
+}
