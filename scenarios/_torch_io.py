@@ -7,6 +7,7 @@ version starts from the same numbers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,19 +27,9 @@ def fixed_inputs() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-class _Lazy:
-    """Defines the torch classes on first use, so importing this module never imports torch."""
-
-    classes: dict[str, type] = {}
-
-    @classmethod
-    def get(cls) -> dict[str, type]:
-        if not cls.classes:
-            cls.classes = _define()
-        return cls.classes
-
-
-def _define() -> dict[str, type]:
+@functools.cache
+def _classes() -> dict[str, type]:
+    """Define the torch classes on first use, so importing this module never imports torch."""
     import torch
 
     class ScaleShift(torch.nn.Module):
@@ -73,14 +64,14 @@ def _define() -> dict[str, type]:
 def __getattr__(name: str) -> Any:
     """``scenarios._torch_io.TinyNet`` resolves (defining the classes) when pickle looks it up."""
     if name in ("TinyNet", "ScaleShift"):
-        return _Lazy.get()[name]
+        return _classes()[name]
     raise AttributeError(name)
 
 
 def build() -> Any:
     import torch
 
-    model = _Lazy.get()["TinyNet"]()
+    model = _classes()["TinyNet"]()
     rng = np.random.default_rng(7)
     with torch.no_grad():
         for param in model.parameters():
@@ -163,7 +154,7 @@ def _load_pickle(weights_only: bool | None) -> Callable[[Path], Callable[[np.nda
     def load(path: Path) -> Callable[[np.ndarray], np.ndarray]:
         import torch
 
-        _Lazy.get()  # the classes must exist before unpickling refers to them
+        _classes()  # the classes must exist before unpickling refers to them
         model = torch.load(path) if weights_only is None else torch.load(path, weights_only=weights_only)
         return lambda x: predict(model, x)
 

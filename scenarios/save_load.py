@@ -191,7 +191,7 @@ def torch_optimizer_state(ctx: Context) -> None:
     """Catches a change in saving/loading an optimizer's ``state_dict`` (Adam moments and step survive)."""
     import torch
 
-    model, optimizer = _torch_io.build_trained()
+    _, optimizer = _torch_io.build_trained()
     saved = _torch_io.optimizer_state(optimizer)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "optimizer.pt"
