@@ -173,7 +173,9 @@ _KERAS_STEPS = {
         "adamw", "AdamW", {"learning_rate": 0.1, "weight_decay": 0.01, "epsilon": 1e-3},
         {"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-3, "weight_decay": 0.01},
     ),
-    "rmsprop": ("rmsprop", "RMSprop", {"learning_rate": 0.1, "rho": 0.9, "epsilon": 1e-3}, {"lr": 0.1, "rho": 0.9, "eps": 1e-3}),
+    "rmsprop": (
+        "rmsprop", "RMSprop", {"learning_rate": 0.1, "rho": 0.9, "epsilon": 1e-3}, {"lr": 0.1, "rho": 0.9, "eps": 1e-3}
+    ),
     "adagrad": (
         "adagrad", "Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": 0.1, "epsilon": 1e-3},
         {"lr": 0.1, "initial_accumulator": 0.1, "eps": 1e-3},
