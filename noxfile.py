@@ -67,6 +67,35 @@ for _env in MATRIX.environments.values():
     )
 
 
+def _relay_session(name: str, venv_slug: str):
+    def relay_consumer(session: nox.Session) -> None:
+        session.run(
+            sys.executable, "-m", "harness", "relay",
+            "--env", name,
+            "--matrix", MATRIX_FILE,
+            "--run-id", RUN_ID,
+            "--venv-dir", str(ROOT / ".nox" / venv_slug),
+            *session.posargs,
+            external=True,
+        )  # fmt: skip
+
+    relay_consumer.__doc__ = f"Relay consumer: {name} loads the artifacts every environment produced in this run."
+    return relay_consumer
+
+
+# Consumers run after every producer (requires=); `nox -s relay-<env> --no-dependencies` consumes whatever
+# artifacts the run folder already holds.
+for _env in MATRIX.environments.values():
+    nox.session(
+        _relay_session(_env.name, _env.venv_slug),
+        name=f"relay-{_env.name}",
+        venv_backend="none",
+        tags=["relay", *_env.frameworks],
+        allow_parallel=True,
+        requires=list(MATRIX.environments),
+    )
+
+
 @nox.session(venv_backend="none", default=True, allow_parallel=False)
 def report(session: nox.Session) -> None:
     """Write and print the Markdown matrix table of this run (or of the latest run)."""

@@ -102,6 +102,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    from harness.relay import consume_environment
+
+    matrix, registry = _load(args)
+    env = matrix.environment(args.env)
+    run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
+    run_dir = Path(args.results_dir) / run_id
+    venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
+    source = Path(args.relay_from) if args.relay_from else None
+    doc = consume_environment(
+        matrix, env.name, run_dir, venv_dir.resolve(), registry, run_id=run_id, source=source
+    )
+    counts: dict[str, int] = {}
+    for row in doc.relay:
+        counts[row.outcome] = counts.get(row.outcome, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to load"
+    print(f"{env.name}: relay consumer: {summary}; {len(doc.relay_problems)} unreadable manifests")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import latest_run, write_report
 
@@ -152,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--scenarios", "-k", action="append", default=[], help="only scenarios matching this glob (repeatable)"
     )
+    relay = add("relay", cmd_relay, "load every producer's relay artifacts in one environment")
+    relay.add_argument("--env", required=True)
+    relay.add_argument("--run-id", default=None)
+    relay.add_argument("--venv-dir", default=None)
+    relay.add_argument("--relay-from", default=None, help="read artifacts from this folder instead of the run's")
     add("report", cmd_report, "write the Markdown matrix table of a run").add_argument(
         "--run", default=os.environ.get("COMPAT_RUN_ID")
     )

@@ -316,7 +316,7 @@ def _check_name(located: _Located, loc: tuple[Any, ...], name: str) -> None:
             f"environment name {name!r} is not safe as a file name "
             "(letters, digits, '.', '_', '+', '-'; no '/', no '..')",
         )
-    elif name in RESERVED_NAMES:
+    elif name in RESERVED_NAMES or name.startswith("relay-"):
         located.problem(loc, f"environment name {name!r} is reserved for a nox session")
 
 
@@ -459,6 +459,8 @@ def _select_scenarios(
             located.problem(("scenarios", "timeouts", pattern), f"{pattern!r} matches no scenario")
     chosen = []
     for scenario_id, entry in sorted(registry.items()):
+        if entry.parametrized:  # planned by the orchestrator (the relay), never selected as a plain cell
+            continue
         if sel.areas and entry.area not in sel.areas:
             continue
         if sel.ids and not any(fnmatch.fnmatchcase(scenario_id, p) for p in sel.ids):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.atomic import write_text_atomic
 from harness.errors import ResultsError
-from harness.results import EnvironmentResult, load_run
+from harness.results import EnvironmentResult, RelayResult, load_run
 
 __all__ = ["latest_run", "render_markdown", "write_report"]
 
@@ -85,6 +85,7 @@ def render_markdown(run_dir: Path, docs: dict[str, EnvironmentResult], order: li
             lines.append(
                 f"- `{cell.id}` on **{env}**: {cell.status}: {cell.message.splitlines()[0] if cell.message else ''}"
             )
+    lines += render_relay(docs, envs)
     errors = [(env, doc.env_error) for env, doc in docs.items() if doc.env_error]
     if errors:
         lines += ["", "## Environment errors", ""]
@@ -98,6 +99,49 @@ def render_markdown(run_dir: Path, docs: dict[str, EnvironmentResult], order: li
                 "</details>",
             ]
     return "\n".join(lines) + "\n"
+
+
+_SHORT = {"loaded": "ok", "loaded-drifted": "DRIFT", "optimizer-state-lost": "opt-lost", "skip": "skip"}
+
+
+def _relay_cell(rows: list[RelayResult]) -> str:
+    """Outcome counts (worst first) and the largest prediction error of one producer x consumer x format."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        label = f"ERR {row.error_class}" if row.outcome == "load-error" else _SHORT[row.outcome]
+        counts[label] = counts.get(label, 0) + 1
+    order = sorted(counts, key=lambda label: (not label.startswith(("ERR", "DRIFT", "opt")), label))
+    text = " · ".join(f"{label} {counts[label]}" if len(rows) > 1 else label for label in order)
+    errors = [r.max_abs_error for r in rows if r.max_abs_error is not None]
+    if errors:
+        text += f" · max {max(errors):.2g}"
+    return text
+
+
+def render_relay(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[str]:
+    """One grid per family and format: rows producers, columns consumers."""
+    rows = [row for doc in docs.values() for row in doc.relay]
+    if not rows:
+        return []
+    lines = ["", "## Cross-version relay (saved by the row, loaded by the column)", ""]
+    lines.append("Cells: outcome per model (ok, DRIFT, opt-lost = optimizer state lost, ERR <exception>, skip) "
+                 "and the largest absolute prediction error.")  # fmt: skip
+    for family, format_name in sorted({(r.family, r.format) for r in rows}):
+        subset = [r for r in rows if r.family == family and r.format == format_name]
+        producers = [e for e in envs if any(r.producer == e for r in subset)]
+        producers += sorted({r.producer for r in subset} - set(producers))
+        consumers = [e for e in envs if any(r.consumer == e for r in subset)]
+        unsafe = " (unsafe load: may execute pickled code)" if any(r.unsafe for r in subset) else ""
+        lines += ["", f"### {family} · {format_name}{unsafe}", ""]
+        lines.append("| producer \\ consumer | " + " | ".join(consumers) + " |")
+        lines.append("|---|" + "---|" * len(consumers))
+        for producer in producers:
+            cells = []
+            for consumer in consumers:
+                picked = [r for r in subset if r.producer == producer and r.consumer == consumer]
+                cells.append(_relay_cell(picked) if picked else "—")
+            lines.append(f"| {producer} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_report(run_dir: Path, order: list[str] | None = None) -> tuple[Path, str]:

@@ -32,7 +32,7 @@ __all__ = [
     "write_result",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 Status = Literal["pass", "fail", "error", "skip", "timeout", "crash", "env-error"]
@@ -119,6 +119,31 @@ class ResolvedEnvironment(_Model):
     reused: bool = False
 
 
+RelayOutcome = Literal["loaded", "loaded-drifted", "load-error", "optimizer-state-lost", "skip"]
+
+
+class RelayResult(_Model):
+    """One artifact saved by ``producer`` and loaded by ``consumer``: how it went, with the numbers."""
+
+    producer: str
+    consumer: str
+    family: Literal["keras", "torch"]
+    model: str
+    format: str
+    outcome: RelayOutcome
+    how: str = ""
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    continuation_max_abs_error: float | None = None
+    optimizer: str = "n/a"
+    error_class: str = ""
+    message: str = ""
+    warnings: list[str] = Field(default_factory=list)
+    unsafe: bool = False
+    producer_versions: dict[str, str] = Field(default_factory=dict)
+    duration_s: float | None = None
+
+
 class EnvironmentInfo(_Model):
     name: str
     declared: DeclaredEnvironment
@@ -141,12 +166,13 @@ class Timings(_Model):
     worker_starts: int = 0
     scenarios_s: float = 0.0
     total_s: float | None = None
+    relay_s: float | None = Field(None, description="Seconds the relay's consumer phase took in this environment.")
 
 
 class EnvironmentResult(_Model):
     """The results document of one environment in one run."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     run_id: str
     harness_version: str
     matrix_file: str
@@ -158,6 +184,8 @@ class EnvironmentResult(_Model):
     timings: Timings = Field(default_factory=Timings)
     scenarios: list[ScenarioResult] = Field(default_factory=list)
     records_file: str | None = None
+    relay: list[RelayResult] = Field(default_factory=list, description="Artifacts of every producer, loaded here.")
+    relay_problems: list[str] = Field(default_factory=list, description="Manifests the consumer could not read.")
 
     def cell(self, scenario_id: str) -> ScenarioResult | None:
         return next((s for s in self.scenarios if s.id == scenario_id), None)
@@ -193,6 +221,15 @@ def _validate(data: dict[str, Any], where: Path) -> None:
         raise ResultsError(f"{where}: {key}: {error.message}")
 
 
+def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added the cross-version relay results; a version-1 document simply has none."""
+    return {**data, "schema_version": 2, "relay": []}
+
+
+#: Explicit migrations of older documents to the current version, applied on read (the file is left as it is).
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
 def write_result(path: Path, result: EnvironmentResult) -> None:
     """Validate ``result`` against the published schema and write it atomically."""
     data = result.model_dump(mode="json")
@@ -209,6 +246,9 @@ def read_result(path: Path) -> EnvironmentResult:
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
+    if version in MIGRATIONS:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
     if version != SCHEMA_VERSION:
         raise ResultsError(
             f"{path}: schema_version {version!r} is not one this compat-matrix reads ({SCHEMA_VERSION}); "

@@ -34,7 +34,7 @@ from harness.results import (
 from harness.scenario import Scenario
 from harness.supervisor import Supervisor, WorkerSpec
 
-__all__ = ["REPO_ROOT", "run_environment", "worker_environ"]
+__all__ = ["REPO_ROOT", "new_document", "run_environment", "worker_environ"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CPU_FLAGS_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
@@ -96,6 +96,17 @@ def _declared(env: Environment) -> DeclaredEnvironment:
         install=install,
         no_deps=list(env.no_deps),
         tags=list(env.tags),
+    )
+
+
+def new_document(matrix: Matrix, env: Environment, run_id: str) -> EnvironmentResult:
+    """An empty results document for ``env`` in run ``run_id``."""
+    return EnvironmentResult(
+        run_id=run_id,
+        harness_version=__version__,
+        matrix_file=str(matrix.path),
+        started_at=now_iso(),
+        environment=EnvironmentInfo(name=env.name, declared=_declared(env)),
     )
 
 
@@ -171,13 +182,7 @@ def run_environment(
     env = matrix.environment(env_name)
     run_dir.mkdir(parents=True, exist_ok=True)
     scratch = run_dir / "logs" / env.name
-    doc = EnvironmentResult(
-        run_id=run_id,
-        harness_version=__version__,
-        matrix_file=str(matrix.path),
-        started_at=now_iso(),
-        environment=EnvironmentInfo(name=env.name, declared=_declared(env)),
-    )
+    doc = new_document(matrix, env, run_id)
     order = list(matrix.scenario_ids)
     recorder = _Recorder(doc, run_dir / f"{env.name}.json", run_dir / f"{env.name}.npz", scratch, order)
     recorder.save()
@@ -209,7 +214,11 @@ def run_environment(
         pythonpath = [REPO_ROOT, *extra_pythonpath]
         spec = WorkerSpec(
             python=str(prov.python),
-            env=worker_environ(env, venv_dir, pythonpath, environ),
+            env={
+                **worker_environ(env, venv_dir, pythonpath, environ),
+                "COMPAT_ENV_NAME": env.name,
+                "COMPAT_ARTIFACTS_DIR": str((run_dir / "artifacts" / env.name).resolve()),
+            },
             scratch=scratch,
             log_path=scratch / "worker.log",
             scenario_packages=scenario_packages,

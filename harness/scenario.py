@@ -35,6 +35,7 @@ __all__ = [
     "get",
     "scenario",
     "skip",
+    "split_id",
 ]
 
 #: The closed set of cell statuses. ``timeout``, ``crash`` and ``env-error`` are assigned by the parent process.
@@ -57,13 +58,27 @@ class Scenario:
     timeout: float | None = None
     doc: str = ""
     module: str = ""
+    parametrized: bool = False
+
+
+def split_id(cell_id: str) -> tuple[str, str | None]:
+    """``"relay.consume[a:b]"`` -> ``("relay.consume", "a:b")``; a plain id has no parameter."""
+    if cell_id.endswith("]") and "[" in cell_id:
+        base, param = cell_id[:-1].split("[", 1)
+        return base, param
+    return cell_id, None
 
 
 _REGISTRY: dict[str, Scenario] = {}
 
 
 def scenario(
-    *, area: str, requires: Iterable[str] = (), timeout: float | None = None, name: str | None = None
+    *,
+    area: str,
+    requires: Iterable[str] = (),
+    timeout: float | None = None,
+    name: str | None = None,
+    parametrized: bool = False,
 ) -> Callable[[ScenarioFunc], ScenarioFunc]:
     """Register ``func`` as a scenario of ``area``.
 
@@ -71,6 +86,10 @@ def scenario(
     orchestrator against the environment's resolved versions: an unmet requirement makes the cell ``skip`` with the
     reason, never ``fail``. ``keras`` means the Keras a user of that environment gets (``tf_keras`` where
     ``TF_USE_LEGACY_KERAS=1``); ``tensorflow`` matches ``tensorflow-cpu`` too.
+
+    A ``parametrized`` scenario is not selected by the matrix: the orchestrator plans its cells itself, as
+    ``<id>[<param>]`` (the relay's consumer runs one cell per producer and format), and ``ctx.param`` holds the
+    parameter.
     """
     if not _IDENT.match(area):
         raise ValueError(f"scenario area {area!r} must be a lowercase identifier")
@@ -91,6 +110,7 @@ def scenario(
             timeout=timeout,
             doc=(func.__doc__ or "").strip(),
             module=func.__module__,
+            parametrized=parametrized,
         )
         previous = _REGISTRY.get(entry.id)
         if previous is not None and previous.module != entry.module:
@@ -162,8 +182,9 @@ class CheckResult:
 class Context:
     """What a scenario reports through: checks, records, notes and the seeding calls made for it."""
 
-    def __init__(self, scenario_id: str) -> None:
+    def __init__(self, scenario_id: str, param: str | None = None) -> None:
         self.scenario_id = scenario_id
+        self.param = param
         self.checks: list[CheckResult] = []
         self.records: dict[str, tuple[str | None, Any]] = {}
         self.notes: list[str] = []

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from harness import determinism
 from harness.atomic import write_atomic
 from harness.records import summarize
-from harness.scenario import Context, Failed, Scenario, Skipped, discover, jsonable
+from harness.scenario import Context, Failed, Scenario, Skipped, discover, jsonable, split_id
 
 __all__ = ["main", "run_scenario"]
 
@@ -131,10 +131,13 @@ def _collect_records(ctx: Context, npz_path: Path) -> tuple[list[dict[str, Any]]
     return summaries, None
 
 
-def run_scenario(entry: Scenario, scratch: Path, seed: int) -> dict[str, Any]:
+def run_scenario(
+    entry: Scenario, scratch: Path, seed: int, cell_id: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     """Run one scenario from a clean seeded state and return its result as a plain dict."""
-    ctx = Context(entry.id)
-    log_path = scratch / f"{entry.id}.log"
+    cell_id = cell_id or entry.id
+    ctx = Context(cell_id, param)
+    log_path = scratch / f"{cell_id}.log"
     started = time.perf_counter()
     with redirect_output(log_path), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -145,7 +148,7 @@ def run_scenario(entry: Scenario, scratch: Path, seed: int) -> dict[str, Any]:
             status, message, excerpt = "error", f"determinism reset failed: {_first_line(exc)}", _excerpt(exc)
     duration = time.perf_counter() - started
     status, message = _apply_checks(status, message, ctx)
-    records, record_error = _collect_records(ctx, scratch / f"{entry.id}.npz")
+    records, record_error = _collect_records(ctx, scratch / f"{cell_id}.npz")
     if record_error and status == "pass":
         status, message = "error", record_error
     seen: list[str] = []
@@ -154,7 +157,7 @@ def run_scenario(entry: Scenario, scratch: Path, seed: int) -> dict[str, Any]:
         if text not in seen and len(seen) < MAX_WARNINGS:
             seen.append(text)
     return {
-        "id": entry.id,
+        "id": cell_id,
         "area": entry.area,
         "status": status,
         "message": message,
@@ -216,11 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for scenario_id in plan["scenario_ids"]:
         _emit(events, {"event": "start", "id": scenario_id})
-        entry = registry.get(scenario_id)
+        base, param = split_id(scenario_id)
+        entry = registry.get(base)
         if entry is None:
             result = {"id": scenario_id, "status": "error", "message": "scenario not found in the worker"}
         else:
-            result = run_scenario(entry, scratch, int(plan.get("seed", determinism.DEFAULT_SEED)))
+            seed = int(plan.get("seed", determinism.DEFAULT_SEED))
+            result = run_scenario(entry, scratch, seed, cell_id=scenario_id, param=param)
         _emit(events, {"event": "done", "id": scenario_id, "result": result})
     _emit(events, {"event": "bye"})
     return 0

@@ -113,14 +113,24 @@ def optimizer_state(optimizer: Any) -> list[np.ndarray]:
 
 
 @dataclass(frozen=True)
+class TorchLoaded:
+    """What came back from an artifact: a predict function, and the model/optimizer where the format keeps them."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    model: Any = None
+    optimizer: Any = None
+
+
+@dataclass(frozen=True)
 class TorchFormat:
-    """A way of saving a torch model: when it exists, how to save, how to load (``load`` may raise)."""
+    """A way of saving a torch model: when it exists, how to save (into a folder), how to load (may raise)."""
 
     name: str
     unavailable: Callable[[], str | None]
     save: Callable[[Any, Any, Path], None]
-    load: Callable[[Path], Callable[[np.ndarray], np.ndarray]]
+    load: Callable[[Path], TorchLoaded]
     unsafe: bool = False
+    keeps_optimizer: bool = False
 
 
 def _torch_version() -> tuple[int, int]:
@@ -130,55 +140,88 @@ def _torch_version() -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def _save_state_dict(model: Any, optimizer: Any, path: Path) -> None:
+def _loaded(model: Any, optimizer: Any = None) -> TorchLoaded:
+    return TorchLoaded(predict=lambda x: predict(model, x), model=model, optimizer=optimizer)
+
+
+def _save_state_dict(model: Any, optimizer: Any, folder: Path) -> None:
     import torch
 
-    torch.save(model.state_dict(), path)
+    torch.save(model.state_dict(), folder / "model.pt")
 
 
-def _load_state_dict(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+def _load_state_dict(folder: Path) -> TorchLoaded:
     import torch
 
     model = build()
-    model.load_state_dict(torch.load(path, weights_only=True))
-    return lambda x: predict(model, x)
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    return _loaded(model)
 
 
-def _save_pickle(model: Any, optimizer: Any, path: Path) -> None:
+def _save_checkpoint(model: Any, optimizer: Any, folder: Path) -> None:
     import torch
 
-    torch.save(model, path)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, folder / "checkpoint.pt")
 
 
-def _load_pickle(weights_only: bool | None) -> Callable[[Path], Callable[[np.ndarray], np.ndarray]]:
-    def load(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+def _load_checkpoint(folder: Path) -> TorchLoaded:
+    """Model and Adam state dicts (the usual training checkpoint), loaded with ``weights_only=True``."""
+    import torch
+
+    checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
+    model = build()
+    model.load_state_dict(checkpoint["model"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    return _loaded(model, optimizer)
+
+
+def _save_pickle(model: Any, optimizer: Any, folder: Path) -> None:
+    import torch
+
+    torch.save(model, folder / "model.pkl")
+
+
+def _load_pickle(weights_only: bool | None) -> Callable[[Path], TorchLoaded]:
+    def load(folder: Path) -> TorchLoaded:
         import torch
 
         _classes()  # the classes must exist before unpickling refers to them
+        path = folder / "model.pkl"
         model = torch.load(path) if weights_only is None else torch.load(path, weights_only=weights_only)
-        return lambda x: predict(model, x)
+        return _loaded(model)
 
     return load
 
 
-def _save_script(model: Any, optimizer: Any, path: Path) -> None:
+def _save_script(model: Any, optimizer: Any, folder: Path) -> None:
     import torch
 
-    torch.jit.save(torch.jit.script(model), str(path))
+    torch.jit.save(torch.jit.script(model), str(folder / "model.ts"))
 
 
-def _save_trace(model: Any, optimizer: Any, path: Path) -> None:
+def _save_trace(model: Any, optimizer: Any, folder: Path) -> None:
     import torch
 
     x, _ = fixed_inputs()
-    torch.jit.save(torch.jit.trace(model, torch.from_numpy(x)), str(path))
+    torch.jit.save(torch.jit.trace(model, torch.from_numpy(x)), str(folder / "model.ts"))
 
 
-def _load_jit(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+def _load_jit(folder: Path) -> TorchLoaded:
     import torch
 
-    model = torch.jit.load(str(path))
-    return lambda x: predict(model, x)
+    return _loaded(torch.jit.load(str(folder / "model.ts")))
+
+
+def train_step(model: Any, optimizer: Any) -> None:
+    """One more Adam step on the fixed batch: the continuation compared across a save/load."""
+    import torch
+
+    x, y = fixed_inputs()
+    loss = torch.nn.functional.mse_loss(model(torch.from_numpy(x)), torch.from_numpy(y))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
 
 
 def _export_unavailable() -> str | None:
@@ -190,25 +233,24 @@ def _export_unavailable() -> str | None:
     return None
 
 
-def _save_export(model: Any, optimizer: Any, path: Path) -> None:
+def _save_export(model: Any, optimizer: Any, folder: Path) -> None:
     import torch
 
     x, _ = fixed_inputs()
-    torch.export.save(torch.export.export(model, (torch.from_numpy(x),)), str(path))
+    torch.export.save(torch.export.export(model, (torch.from_numpy(x),)), str(folder / "model.pt2"))
 
 
-def _load_export(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+def _load_export(folder: Path) -> TorchLoaded:
     import torch
 
-    program = torch.export.load(str(path))
-    module = program.module()
-    return lambda x: predict(module, x)
+    return _loaded(torch.export.load(str(folder / "model.pt2")).module())
 
 
 FORMATS: dict[str, TorchFormat] = {
     f.name: f
     for f in (
         TorchFormat("state_dict", lambda: None, _save_state_dict, _load_state_dict),
+        TorchFormat("checkpoint", lambda: None, _save_checkpoint, _load_checkpoint, keeps_optimizer=True),
         TorchFormat("pickle_default_load", lambda: None, _save_pickle, _load_pickle(None), unsafe=True),
         TorchFormat("pickle_weights_only", lambda: None, _save_pickle, _load_pickle(True)),
         TorchFormat("pickle_unsafe_load", lambda: None, _save_pickle, _load_pickle(False), unsafe=True),

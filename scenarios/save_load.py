@@ -144,24 +144,28 @@ def torch_round_trip(ctx: Context, format_name: str) -> None:
     model, optimizer = _torch_io.build_trained()
     x, _ = _torch_io.fixed_inputs()
     expected = _torch_io.predict(model, x)
+    saved_state = _torch_io.optimizer_state(optimizer)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"model.{format_name}"
         try:
-            _, save_warnings = _keras_io.capture_warnings(lambda: fmt.save(model, optimizer, path))
+            _, save_warnings = _keras_io.capture_warnings(lambda: fmt.save(model, optimizer, Path(folder)))
         except Exception as exc:
             ctx.record("outcome", f"save-error: {_first_line(exc)}")
             ctx.fail(f"saving failed: {_first_line(exc)}")
         try:
-            load, load_warnings = _keras_io.capture_warnings(lambda: fmt.load(path))
+            loaded, load_warnings = _keras_io.capture_warnings(lambda: fmt.load(Path(folder)))
         except Exception as exc:
             ctx.record("outcome", f"load-error: {_first_line(exc)}")
             ctx.note("a load error is recorded, not failed: formats may legitimately refuse (weights_only)")
             return
-    got = load(x)
+    got = loaded.predict(x)
     ctx.record("outcome", "loaded")
     ctx.record("warnings", {"save": save_warnings, "load": load_warnings}, kind="config")
     ctx.record("predictions", got)
     allclose(ctx, "predictions_survive", got, expected, rtol=0, atol=1e-6)
+    if fmt.keeps_optimizer:
+        state = optimizer_outcome(saved_state, _torch_io.optimizer_state(loaded.optimizer))
+        ctx.record("optimizer_state", state)
+        ctx.check("optimizer_state_survives", state == "kept", state=state)
 
 
 def _torch_scenario(format_name: str, doc: str) -> None:
@@ -175,6 +179,7 @@ def _torch_scenario(format_name: str, doc: str) -> None:
 
 for _name, _doc in (
     ("state_dict", "``state_dict`` saved, loaded with ``weights_only=True`` into a fresh module."),
+    ("checkpoint", "a training checkpoint (model and Adam state dicts), loaded with ``weights_only=True``."),
     ("pickle_default_load", "a full-model pickle loaded by plain ``torch.load``: what the default does (2.6 flipped "
      "``weights_only`` to True), recorded not assumed. Labelled unsafe: it may unpickle code."),
     ("pickle_weights_only", "a full-model pickle loaded with explicit ``weights_only=True`` (custom classes refused)."),

@@ -114,3 +114,15 @@ def test_published_results_schema_is_current():
 def test_run_ids_sort_by_time():
     run_id = results.new_run_id()
     assert len(run_id) == 16 and run_id.endswith("Z") and Path(run_id).name == run_id
+
+
+def test_version_1_documents_are_migrated_on_read(tmp_path):
+    data = make_doc().model_dump(mode="json")
+    data["schema_version"] = 1
+    for key in ("relay", "relay_problems"):
+        del data[key]
+    del data["timings"]["relay_s"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    doc = results.read_result(path)
+    assert doc.schema_version == results.SCHEMA_VERSION and doc.relay == []

@@ -1,0 +1,208 @@
+"""The cross-version relay, orchestrator side: read producers' manifests, plan who loads what, run the consumer.
+
+Every environment's ``relay.produce`` scenario saves artifacts and a manifest under
+``results/<run>/artifacts/<env>/``. A consumer environment then loads every artifact it could plausibly read:
+Keras artifacts by Keras / tf-keras consumers (``.keras`` across backends too), TensorFlow-only formats only where
+TensorFlow is installed (elsewhere a ``skip`` with the reason), torch artifacts by torch consumers. Artifacts are
+read only from the run's own folder or a folder the user names. Each producer x format is one worker cell, so a
+crash or hang while loading costs that cell only, recorded as ``load-error`` for its artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.matrix import Matrix
+from harness.provision import provision
+from harness.requirements import capabilities, preload_modules
+from harness.results import EnvironmentResult, RelayResult, ScenarioResult, read_result, write_result
+from harness.scenario import Scenario
+
+__all__ = ["ARTIFACTS_DIR", "Manifest", "Planned", "consume_environment", "load_manifests", "plan_cells"]
+
+ARTIFACTS_DIR = "artifacts"
+CONSUME_ID = "relay.consume"
+TF_FORMATS = frozenset({"savedmodel_dir", "tf_saved_model", "export", "tf_checkpoint"})
+
+
+class Artifact(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    family: str
+    model: str
+    format: str
+    path: str = ""
+    files: dict[str, str] = Field(default_factory=dict)
+    unsafe: bool = False
+    save_error: str | None = None
+
+
+class Manifest(BaseModel):
+    """What a producer wrote: who it was, which versions, and its artifacts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    manifest_version: int
+    producer: str
+    versions: dict[str, str] = Field(default_factory=dict)
+    artifacts: list[Artifact] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One consumer cell: a producer's artifacts of one family and format, or a skip decided without loading."""
+
+    producer: str
+    family: str
+    format: str
+    skip_reason: str | None = None
+
+    @property
+    def cell_id(self) -> str:
+        return f"{CONSUME_ID}[{self.producer}:{self.family}:{self.format}]"
+
+
+def load_manifests(source: Path) -> tuple[dict[str, Manifest], list[str]]:
+    """Every readable manifest under ``source/<producer>/manifest.json``, and a line per unreadable one."""
+    manifests: dict[str, Manifest] = {}
+    problems: list[str] = []
+    for path in sorted(Path(source).glob("*/manifest.json")):
+        try:
+            manifest = Manifest.model_validate(json.loads(path.read_text()))
+        except (OSError, ValueError, ValidationError) as exc:
+            problems.append(f"{path}: unreadable manifest ({type(exc).__name__})")
+            continue
+        if manifest.producer != path.parent.name:
+            problems.append(f"{path}: names producer {manifest.producer!r} but lies in {path.parent.name!r}")
+            continue
+        manifests[manifest.producer] = manifest
+    return manifests, problems
+
+
+def plan_cells(caps: Mapping[str, str], manifests: Mapping[str, Manifest]) -> list[Planned]:
+    """Who loads what: one cell per producer, family and format this consumer could plausibly read."""
+    cells = []
+    for producer, manifest in sorted(manifests.items()):
+        pairs = sorted({(a.family, a.format) for a in manifest.artifacts})
+        for family, format_name in pairs:
+            if family not in caps:  # keras artifacts need a Keras consumer, torch ones a torch consumer
+                continue
+            reason = None
+            if family == "keras" and format_name in TF_FORMATS and "tensorflow" not in caps:
+                reason = f"format {format_name} needs TensorFlow, which this consumer does not have"
+            cells.append(Planned(producer, family, format_name, reason))
+    return cells
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def relay_results(
+    consumer: str, cell: Planned, manifest: Manifest, result: ScenarioResult | None
+) -> list[RelayResult]:
+    """Turn one consumer cell's outcome into a result per artifact (model)."""
+    artifacts = [a for a in manifest.artifacts if a.family == cell.family and a.format == cell.format]
+    records = {r.name: r.value for r in result.records} if result else {}
+    rows = []
+    for artifact in artifacts:
+        base = {
+            "producer": cell.producer,
+            "consumer": consumer,
+            "family": cell.family,
+            "model": artifact.model,
+            "format": cell.format,
+            "unsafe": artifact.unsafe,
+            "producer_versions": manifest.versions,
+            "duration_s": result.duration_s if result else None,
+        }
+        value = records.get(artifact.model)
+        if cell.skip_reason:
+            rows.append(RelayResult(**base, outcome="skip", message=cell.skip_reason))
+        elif isinstance(value, dict):
+            rows.append(
+                RelayResult(
+                    **base,
+                    outcome=value.get("outcome", "load-error"),
+                    how=str(value.get("how", "")),
+                    max_abs_error=_number(value.get("max_abs_error")),
+                    max_rel_error=_number(value.get("max_rel_error")),
+                    continuation_max_abs_error=_number(value.get("continuation_max_abs_error")),
+                    optimizer=str(value.get("optimizer", "n/a")),
+                    error_class=str(value.get("error_class", "")),
+                    message=str(value.get("message", "")),
+                    warnings=[str(w) for w in value.get("warnings", [])],
+                )
+            )
+        elif result is not None and result.status == "skip":
+            rows.append(RelayResult(**base, outcome="skip", message=result.message))
+        else:
+            status = result.status if result else "not run"
+            message = result.message if result else "the consumer cell did not run"
+            rows.append(
+                RelayResult(**base, outcome="load-error", error_class=f"Worker{status.title()}", message=message)
+            )
+    return rows
+
+
+def consume_environment(
+    matrix: Matrix,
+    env_name: str,
+    run_dir: Path,
+    venv_dir: Path,
+    registry: Mapping[str, Scenario],
+    *,
+    run_id: str,
+    source: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> EnvironmentResult:
+    """Load every other environment's artifacts in ``env_name``; store the results in its results document."""
+    from harness.runner import REPO_ROOT, new_document, worker_environ
+    from harness.supervisor import Supervisor, WorkerSpec
+
+    env = matrix.environment(env_name)
+    source = Path(source) if source else run_dir / ARTIFACTS_DIR
+    path = run_dir / f"{env.name}.json"
+    doc = read_result(path) if path.exists() else new_document(matrix, env, run_id)
+    started = time.perf_counter()
+    prov = provision(env, venv_dir, environ=environ)
+    caps = capabilities(prov.packages, env.env)
+    manifests, problems = load_manifests(source)
+    cells = plan_cells(caps, manifests)
+    outcomes: dict[str, ScenarioResult] = {}
+    to_run = [c for c in cells if c.skip_reason is None]
+    if to_run:
+        extra = {"COMPAT_RELAY_SOURCE": str(source.resolve()), "COMPAT_ENV_NAME": env.name}
+        spec = WorkerSpec(
+            python=str(prov.python),
+            env={**worker_environ(env, venv_dir, [REPO_ROOT], environ), **extra},
+            scratch=run_dir / "logs" / env.name / "relay",
+            log_path=run_dir / "logs" / env.name / "relay" / "worker.log",
+            preload=tuple(preload_modules(["keras|torch|tensorflow"], env.env, caps)),
+            seed=matrix.defaults.seed,
+            startup_timeout=matrix.defaults.startup_timeout,
+        )
+        timeout = registry[CONSUME_ID].timeout or matrix.defaults.timeout
+        ids = [c.cell_id for c in to_run]
+
+        def sink(raw: dict[str, Any]) -> None:
+            outcomes[raw["id"]] = ScenarioResult.model_validate(raw)
+
+        Supervisor(spec, dict.fromkeys(ids, timeout), dict.fromkeys(ids, "relay"), sink).run(ids)
+    doc.relay = [
+        row
+        for cell in cells
+        for row in relay_results(env.name, cell, manifests[cell.producer], outcomes.get(cell.cell_id))
+    ]
+    doc.timings.relay_s = round(time.perf_counter() - started, 3)
+    doc.relay_problems = problems
+    write_result(path, doc)
+    return doc

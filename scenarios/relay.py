@@ -1,0 +1,269 @@
+"""relay: saved in one environment, loaded in another. The producer and consumer halves of the N x N relay.
+
+``relay.produce`` runs in every environment with Keras or torch: it builds the shared models (``_keras_io`` /
+``_torch_io``), trains one step, saves each in every format the version offers under
+``$COMPAT_ARTIFACTS_DIR`` and writes a manifest: producer, versions, format, file hashes, the fixed inputs' hash,
+the producer's predictions, a digest of the optimizer state, and the predictions after one more training step.
+
+``relay.consume[<producer>:<family>:<format>]`` is planned by the orchestrator (harness.relay), one cell per
+producer and format, so a loader that crashes or hangs on one artifact costs only that cell. It verifies the file
+hashes before loading anything, loads as a user would (Keras ``safe_mode`` left on; torch ``weights_only=True``
+except in the formats labelled unsafe), compares predictions and, where the format keeps the optimizer,
+continues training one step and compares with the producer's own continuation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.atomic import write_json_atomic
+from harness.scenario import Context, scenario
+from scenarios import _keras_io, _torch_io
+from scenarios._frameworks import keras, keras_identity
+from scenarios.save_load import _first_line, keras_load
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+RTOL, ATOL = 1e-5, 1e-6
+_VERSION_OF = ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "torch", "numpy")
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder``, by relative path."""
+    hashes = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            hashes[path.relative_to(folder).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def verify(folder: Path, expected: dict[str, str]) -> str | None:
+    """None when the files under ``folder`` are exactly the manifest's; else what differs."""
+    if not folder.is_dir():
+        return f"artifact folder {folder.name} is missing"
+    actual = file_hashes(folder)
+    missing = sorted(set(expected) - set(actual))
+    changed = sorted(p for p in expected if p in actual and actual[p] != expected[p])
+    if missing or changed:
+        return f"files differ from the manifest: missing {missing[:3]}, sha256 mismatch {changed[:3]}"
+    return None
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in _VERSION_OF:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _inputs_sha256(x: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+
+
+def _artifacts_dir(ctx: Context) -> Path:
+    folder = os.environ.get("COMPAT_ARTIFACTS_DIR")
+    if not folder:
+        ctx.skip("COMPAT_ARTIFACTS_DIR is not set: the relay runs through the harness (nox), not standalone")
+    return Path(folder)
+
+
+def _produce_keras(root: Path) -> list[dict[str, Any]]:
+    k = keras()
+    x, y = _keras_io.fixed_inputs()
+    entries = []
+    for model_name in _keras_io.MODELS:
+        model = _keras_io.build_trained(model_name)
+        predictions = _keras_io.predict(model, x)
+        state = _keras_io.optimizer_state(model)
+        saved = []
+        for fmt in _keras_io.FORMATS.values():
+            if fmt.unavailable(k):
+                continue
+            folder = root / "keras" / model_name / fmt.name
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            entry: dict[str, Any] = {"family": "keras", "model": model_name, "format": fmt.name, "unsafe": False}
+            try:
+                fmt.save(model, folder / f"model{fmt.suffix}")
+            except Exception as exc:
+                entry["save_error"] = _first_line(exc)
+            entry["path"] = folder.relative_to(root).as_posix()
+            entry["files"] = file_hashes(folder)
+            saved.append(entry)
+        model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+        continued = _keras_io.predict(model, x).tolist()
+        for entry in saved:
+            entry.update(
+                predictions=predictions.tolist(),
+                optimizer={"count": len(state), "sha256": _keras_io.state_digest(state)},
+                continued_predictions=continued,
+            )
+        entries += saved
+    return entries
+
+
+def _produce_torch(root: Path) -> list[dict[str, Any]]:
+    x, _ = _torch_io.fixed_inputs()
+    entries = []
+    for fmt in _torch_io.FORMATS.values():
+        if fmt.unavailable():
+            continue
+        model, optimizer = _torch_io.build_trained()
+        predictions = _torch_io.predict(model, x)
+        state = _torch_io.optimizer_state(optimizer)
+        folder = root / "torch" / "tinynet" / fmt.name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        entry: dict[str, Any] = {"family": "torch", "model": "tinynet", "format": fmt.name, "unsafe": fmt.unsafe}
+        try:
+            fmt.save(model, optimizer, folder)
+        except Exception as exc:
+            entry["save_error"] = _first_line(exc)
+        _torch_io.train_step(model, optimizer)
+        entry.update(
+            path=folder.relative_to(root).as_posix(),
+            files=file_hashes(folder),
+            predictions=predictions.tolist(),
+            optimizer={"count": len(state), "sha256": _keras_io.state_digest(state)},
+            continued_predictions=_torch_io.predict(model, x).tolist(),
+        )
+        entries.append(entry)
+    return entries
+
+
+@scenario(area="relay", requires=["keras|torch"], timeout=900)
+def produce(ctx: Context) -> None:
+    """Producer half of the cross-version relay: every shared model in every format this version can save."""
+    root = _artifacts_dir(ctx)
+    root.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, Any]] = []
+    families = []
+    try:
+        k = keras()
+    except ImportError:
+        k = None
+    if k is not None:
+        families.append("keras")
+        ctx.record("keras", keras_identity())
+        entries += _produce_keras(root)
+    if importlib.util.find_spec("torch") is not None:
+        families.append("torch")
+        entries += _produce_torch(root)
+    x, _ = _keras_io.fixed_inputs()
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "producer": os.environ.get("COMPAT_ENV_NAME", root.name),
+        "versions": _versions(),
+        "keras": keras_identity() if k is not None else None,
+        "inputs_sha256": _inputs_sha256(x),
+        "artifacts": entries,
+    }
+    write_json_atomic(root / MANIFEST, manifest)
+    saved = {f"{e['family']}:{e['model']}:{e['format']}": e.get("save_error", "saved") for e in entries}
+    ctx.record("artifacts", saved, kind="config")
+    ctx.check("families", bool(families), families=families)
+    ctx.check("something_saved", any(v == "saved" for v in saved.values()), count=len(saved))
+
+
+# ------------------------------------------------------------------------------------------------ consumer
+
+
+def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    rel = diff / np.maximum(np.abs(want.astype(np.float64)), 1e-12)
+    return float(diff.max()), float(rel.max())
+
+
+def _classify(got: np.ndarray, want: np.ndarray) -> tuple[str, float, float]:
+    if got.shape != want.shape:
+        return "loaded-drifted", float("inf"), float("inf")
+    max_abs, max_rel = _errors(got, want)
+    within = np.allclose(got, want, rtol=RTOL, atol=ATOL)
+    return ("loaded" if within else "loaded-drifted"), max_abs, max_rel
+
+
+def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
+    fmt = _keras_io.FORMATS.get(entry["format"])
+    if fmt is None:
+        return {"outcome": "skip", "message": f"format {entry['format']} is unknown to this compat-matrix"}
+    x, y = _keras_io.fixed_inputs()
+    _keras_io.custom_classes(keras())  # a real consumer imports its custom layer code before loading
+    loaded, how, warned = keras_load(fmt, folder / f"model{fmt.suffix}", entry["model"])
+    outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
+    result = {"outcome": outcome, "how": how, "max_abs_error": max_abs, "max_rel_error": max_rel, "warnings": warned}
+    if not fmt.keeps_optimizer:
+        result["optimizer"] = "n/a"
+        return result
+    producer_had = entry["optimizer"]["count"] > 0
+    state = loaded.optimizer or []
+    result["optimizer"] = "kept" if state and _keras_io.state_digest(state) == entry["optimizer"]["sha256"] else (
+        "lost" if producer_had and not any(np.any(v) for v in state) else "changed"
+    )
+    if result["optimizer"] == "lost" and outcome == "loaded":
+        result["outcome"] = "optimizer-state-lost"
+    if loaded.model is not None and getattr(loaded.model, "optimizer", None) is not None and state:
+        loaded.model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+        after = _keras_io.predict(loaded.model, x)
+        result["continuation_max_abs_error"] = _errors(after, np.array(entry["continued_predictions"]))[0]
+    return result
+
+
+def _consume_torch(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
+    fmt = _torch_io.FORMATS.get(entry["format"])
+    if fmt is None:
+        return {"outcome": "skip", "message": f"format {entry['format']} is unknown to this compat-matrix"}
+    if fmt.unavailable():
+        return {"outcome": "skip", "message": fmt.unavailable()}
+    x, _ = _torch_io.fixed_inputs()
+    loaded, warned = _keras_io.capture_warnings(lambda: fmt.load(folder))
+    outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
+    result = {"outcome": outcome, "how": "loaded", "max_abs_error": max_abs, "max_rel_error": max_rel,
+              "warnings": warned, "optimizer": "n/a"}  # fmt: skip
+    if fmt.keeps_optimizer and loaded.optimizer is not None:
+        state = _torch_io.optimizer_state(loaded.optimizer)
+        result["optimizer"] = "kept" if _keras_io.state_digest(state) == entry["optimizer"]["sha256"] else "changed"
+        _torch_io.train_step(loaded.model, loaded.optimizer)
+        after = _torch_io.predict(loaded.model, x)
+        result["continuation_max_abs_error"] = _errors(after, np.array(entry["continued_predictions"]))[0]
+    return result
+
+
+def consume_entry(entry: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Verify, load and compare one artifact; every failure becomes a ``load-error`` with its class and line."""
+    if entry.get("save_error"):
+        return {"outcome": "skip", "message": f"the producer could not save it: {entry['save_error']}"}
+    folder = root / entry["path"]
+    problem = verify(folder, entry["files"])
+    if problem:
+        return {"outcome": "load-error", "error_class": "IntegrityError", "message": problem}
+    try:
+        if entry["family"] == "keras":
+            return _consume_keras(entry, folder)
+        return _consume_torch(entry, folder)
+    except Exception as exc:
+        return {"outcome": "load-error", "error_class": type(exc).__name__, "message": _first_line(exc)}
+
+
+@scenario(area="relay", parametrized=True, timeout=600)
+def consume(ctx: Context) -> None:
+    """Consumer half of the relay: this environment loads one producer's artifacts of one format."""
+    producer, family, format_name = (ctx.param or "::").split(":")
+    source = Path(os.environ.get("COMPAT_RELAY_SOURCE", "")) / producer
+    manifest = json.loads((source / MANIFEST).read_text())
+    entries = [e for e in manifest["artifacts"] if e["family"] == family and e["format"] == format_name]
+    if not entries:
+        ctx.skip(f"{producer} produced no {family} artifact in format {format_name}")
+    for entry in entries:
+        ctx.record(entry["model"], consume_entry(entry, source), kind="config")
