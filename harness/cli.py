@@ -111,9 +111,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     run_dir = Path(args.results_dir) / run_id
     venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
     source = Path(args.relay_from) if args.relay_from else None
-    doc = consume_environment(
-        matrix, env.name, run_dir, venv_dir.resolve(), registry, run_id=run_id, source=source
-    )
+    doc = consume_environment(matrix, env.name, run_dir, venv_dir.resolve(), registry, run_id=run_id, source=source)
     counts: dict[str, int] = {}
     for row in doc.relay:
         counts[row.outcome] = counts.get(row.outcome, 0) + 1

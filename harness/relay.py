@@ -106,9 +106,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def relay_results(
-    consumer: str, cell: Planned, manifest: Manifest, result: ScenarioResult | None
-) -> list[RelayResult]:
+def relay_results(consumer: str, cell: Planned, manifest: Manifest, result: ScenarioResult | None) -> list[RelayResult]:
     """Turn one consumer cell's outcome into a result per artifact (model)."""
     artifacts = [a for a in manifest.artifacts if a.family == cell.family and a.format == cell.format]
     records = {r.name: r.value for r in result.records} if result else {}

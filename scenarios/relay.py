@@ -208,8 +208,10 @@ def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
         return result
     producer_had = entry["optimizer"]["count"] > 0
     state = loaded.optimizer or []
-    result["optimizer"] = "kept" if state and _keras_io.state_digest(state) == entry["optimizer"]["sha256"] else (
-        "lost" if producer_had and not any(np.any(v) for v in state) else "changed"
+    result["optimizer"] = (
+        "kept"
+        if state and _keras_io.state_digest(state) == entry["optimizer"]["sha256"]
+        else ("lost" if producer_had and not any(np.any(v) for v in state) else "changed")
     )
     if result["optimizer"] == "lost" and outcome == "loaded":
         result["outcome"] = "optimizer-state-lost"
