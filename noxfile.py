@@ -98,8 +98,17 @@ for _env in MATRIX.environments.values():
 
 @nox.session(venv_backend="none", default=True, allow_parallel=False)
 def report(session: nox.Session) -> None:
-    """Write and print the Markdown matrix table of this run (or of the latest run)."""
+    """Write the run's reports (Markdown, HTML, JUnit XML, verdicts against the baseline, trend); print the Markdown."""
     session.run(sys.executable, "-m", "harness", "report", "--matrix", MATRIX_FILE, "--run", RUN_ID, external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def gonogo(session: nox.Session) -> None:
+    """Upgrade verdict: nox -s gonogo -- --baseline A --candidate B (exit 0 GO / GO-WITH-WARNINGS, 1 NO-GO)."""
+    session.run(
+        sys.executable, "-m", "harness", "gonogo", "--matrix", MATRIX_FILE, "--run", RUN_ID, *session.posargs,
+        external=True, success_codes=[0, 1],
+    )  # fmt: skip
 
 
 @nox.session(venv_backend="none", default=False)

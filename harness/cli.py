@@ -120,25 +120,101 @@ def cmd_relay(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import latest_run, write_report
+def _run_dir(args: argparse.Namespace) -> Path:
+    from harness.report import latest_run
 
     results_dir = Path(args.results_dir)
     run_dir = results_dir / args.run if args.run else None
-    if run_dir is None or not run_dir.is_dir():
-        run_dir = latest_run(results_dir)
+    return run_dir if run_dir is not None and run_dir.is_dir() else latest_run(results_dir)
+
+
+def _matrix_or_none(args: argparse.Namespace) -> matrix_mod.Matrix | None:
+    """The matrix orders columns and holds tolerances and waivers; reports still work from results alone."""
     try:
-        order = list(matrix_mod.load(args.matrix).environments)
-    except HarnessError:
-        order = []  # the report needs only the results; the matrix just orders the columns
-    path, text = write_report(run_dir, order)
-    print(text)
-    print(f"report written to {path}")
-    return 0
+        return matrix_mod.load(args.matrix)
+    except HarnessError as exc:
+        print(f"note: {args.matrix} not used ({str(exc).splitlines()[0]})", file=sys.stderr)
+        return None
+
+
+def _policy(matrix: matrix_mod.Matrix | None) -> dict:
+    from harness.drift import Tolerance
+
+    if matrix is None:
+        return {"tolerances": {}, "waivers": []}
+    tolerances = {
+        pattern: Tolerance(rtol=spec.rtol, atol=spec.atol, source=f"matrix.yaml drift.tolerances[{pattern!r}]")
+        for pattern, spec in matrix.drift.tolerances.items()
+    }
+    return {"tolerances": tolerances, "waivers": list(matrix.drift.waivers)}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness import history, report
+    from harness.gonogo import decide
+    from harness.results import load_run
+
+    run_dir = _run_dir(args)
+    docs = load_run(run_dir)
+    if not docs:
+        raise HarnessError(f"{run_dir}: the folder holds no results documents")
+    matrix = _matrix_or_none(args)
+    order = list(matrix.environments) if matrix else []
+    baseline = matrix.baseline if matrix and matrix.baseline in docs else None
+    dirs = dict.fromkeys(docs, run_dir)
+    verdicts = [decide(docs, dirs, baseline, env, **_policy(matrix)) for env in report.ordered(docs, order)
+                if baseline and env != baseline]  # fmt: skip
+    flags = history.completeness_flags(run_dir, docs, Path(args.results_dir))
+    trend = history.trend(Path(args.results_dir))
+    markdown = report.render_markdown(run_dir, docs, order, verdicts, flags)
+    report.write_text(run_dir / "report.md", markdown)
+    report.write_text(
+        run_dir / "report.html", report.render_html(run_dir, docs, order, baseline, verdicts, flags, trend)
+    )
+    report.write_text(run_dir / "junit.xml", report.render_junit(docs, order))
+    report.write_text(run_dir / "trend.json", json.dumps(trend, indent=2) + "\n")
+    for verdict in verdicts:
+        report.write_text(run_dir / "gonogo" / f"{verdict.candidate}.json", report.verdict_json(verdict))
+    print(markdown)
+    print(f"reports written to {run_dir}: report.md, report.html, junit.xml, trend.json, gonogo/*.json")
+    for flag in flags:
+        print(f"INCOMPLETE RUN: {flag}", file=sys.stderr)
+    return 1 if flags else 0
+
+
+def cmd_gonogo(args: argparse.Namespace) -> int:
+    from harness import report
+    from harness.gonogo import decide
+    from harness.results import load_run
+
+    run_dir = _run_dir(args)
+    docs = load_run(run_dir)
+    for role, name in (("baseline", args.baseline), ("candidate", args.candidate)):
+        if name not in docs:
+            known = ", ".join(sorted(docs)) or "none"
+            raise HarnessError(f"{run_dir}: no results for {role} environment {name!r} (this run has: {known})")
+    matrix = _matrix_or_none(args)
+    verdict = decide(docs, dict.fromkeys(docs, run_dir), args.baseline, args.candidate, **_policy(matrix))
+    stem = run_dir / "gonogo" / f"{args.baseline}-vs-{args.candidate}"
+    markdown = report.render_verdict_markdown(verdict, limit=args.limit)
+    report.write_text(stem.with_suffix(".md"), markdown)
+    report.write_text(stem.with_suffix(".json"), report.verdict_json(verdict))
+    order = list(matrix.environments) if matrix else []
+    pair = {k: docs[k] for k in (args.baseline, args.candidate)}
+    report.write_text(stem.with_suffix(".html"), report.render_html(run_dir, pair, order, args.baseline, [verdict]))
+    print(markdown)
+    print(f"verdict written to {stem}.{{md,json,html}}")
+    return verdict.exit_code
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    schemas = {"results.schema.json": results_schema(), "matrix.schema.json": matrix_mod.matrix_schema()}
+    from harness.gonogo import verdict_schema
+
+    schemas = {
+        "results.schema.json": results_schema(),
+        "matrix.schema.json": matrix_mod.matrix_schema(),
+        "verdict.schema.json": verdict_schema(),
+    }
     for name, schema in schemas.items():
         text = json.dumps(schema, indent=2) + "\n"
         if args.write:
@@ -175,9 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--run-id", default=None)
     relay.add_argument("--venv-dir", default=None)
     relay.add_argument("--relay-from", default=None, help="read artifacts from this folder instead of the run's")
-    add("report", cmd_report, "write the Markdown matrix table of a run").add_argument(
+    add("report", cmd_report, "write the run's reports (Markdown, HTML, JUnit XML, verdicts, trend)").add_argument(
         "--run", default=os.environ.get("COMPAT_RUN_ID")
     )
+    gonogo = add(
+        "gonogo", cmd_gonogo, "judge a candidate environment against a baseline: GO / GO-WITH-WARNINGS / NO-GO"
+    )
+    gonogo.add_argument("--baseline", required=True)
+    gonogo.add_argument("--candidate", required=True)
+    gonogo.add_argument("--run", default=os.environ.get("COMPAT_RUN_ID"))
+    gonogo.add_argument("--limit", type=int, default=10, help="blocking reasons shown before folding")
     add("schema", cmd_schema, "print or --write the JSON Schemas").add_argument("--write", action="store_true")
     return parser
 

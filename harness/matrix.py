@@ -11,7 +11,9 @@ Generated environments (``generate:`` blocks) are expanded here too: axes multip
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import fnmatch
+import hashlib
 import itertools
 import re
 from collections.abc import Mapping
@@ -97,6 +99,30 @@ class GeneratorSpec(_Spec):
     exclude: list[dict[str, EnvValue]] = Field(default_factory=list)
 
 
+class ToleranceSpec(_Spec):
+    rtol: float = Field(ge=0)
+    atol: float = Field(ge=0)
+
+
+class WaiverSpec(_Spec):
+    """An accepted difference: which scenario/record (globs), for which candidates, why, whose, until when."""
+
+    scenario: str
+    record: str = "*"
+    candidate: str = "*"
+    reason: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    expires: datetime.date
+
+
+class DriftSpec(_Spec):
+    tolerances: dict[str, ToleranceSpec] = Field(
+        default_factory=dict, description="'<scenario-id glob>::<record glob>' -> {rtol, atol}; first match wins."
+    )
+    waivers: list[WaiverSpec] = Field(default_factory=list)
+    waivers_file: str | None = Field(None, description="A YAML file (relative to matrix.yaml) with more waivers.")
+
+
 class MatrixSpec(_Spec):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
@@ -104,6 +130,7 @@ class MatrixSpec(_Spec):
     scenarios: ScenarioSelection = Field(default_factory=ScenarioSelection)
     environments: list[EnvironmentSpec] = Field(default_factory=list)
     generate: list[GeneratorSpec] = Field(default_factory=list)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
 
 
 def matrix_schema() -> dict[str, Any]:
@@ -157,6 +184,8 @@ class Matrix:
     selection: ScenarioSelection
     scenario_ids: tuple[str, ...] = ()
     timeouts: dict[str, float] = field(default_factory=dict)
+    drift: DriftSpec = field(default_factory=DriftSpec)
+    sha256: str = ""
 
     def environment(self, name: str) -> Environment:
         try:
@@ -475,6 +504,30 @@ def _select_scenarios(
     return tuple(chosen), timeouts
 
 
+def _load_waivers_file(path: Path, drift: DriftSpec, located: _Located) -> DriftSpec:
+    """Merge the waivers of ``drift.waivers_file`` (a YAML list, validated like the inline ones)."""
+    if not drift.waivers_file:
+        return drift
+    waivers_path = (path.parent / drift.waivers_file).resolve()
+    try:
+        data, where = _compose(waivers_path, waivers_path.read_text())
+    except OSError as exc:
+        located.problem(("drift", "waivers_file"), f"cannot read {waivers_path} ({exc.strerror})")
+        return drift
+    if not isinstance(data, list):
+        located.problems.append(f"{waivers_path}:1: (top level): must be a list of waivers")
+        return drift
+    extra = []
+    for i, item in enumerate(data):
+        try:
+            extra.append(WaiverSpec.model_validate(item))
+        except ValidationError as exc:
+            for error in exc.errors():
+                where.problem((i, *error["loc"]), error["msg"])
+    located.problems.extend(where.problems)
+    return drift.model_copy(update={"waivers": [*drift.waivers, *extra]})
+
+
 def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Matrix:
     """Parse ``path`` strictly; with ``registry``, also resolve and check the scenario selection."""
     path = Path(path)
@@ -521,6 +574,7 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
     timeouts: dict[str, float] = {}
     if registry is not None:
         scenario_ids, timeouts = _select_scenarios(spec, registry, located)
+    drift = _load_waivers_file(path, spec.drift, located)
     if located.problems:
         raise MatrixError(located.problems)
     return Matrix(
@@ -531,4 +585,6 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
         selection=spec.scenarios,
         scenario_ids=scenario_ids,
         timeouts=timeouts,
+        drift=drift,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
     )

@@ -36,7 +36,7 @@ SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 Status = Literal["pass", "fail", "error", "skip", "timeout", "crash", "env-error"]
-RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "text"]
+RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "text", "info"]
 
 
 class _Model(BaseModel):
@@ -186,6 +186,9 @@ class EnvironmentResult(_Model):
     records_file: str | None = None
     relay: list[RelayResult] = Field(default_factory=list, description="Artifacts of every producer, loaded here.")
     relay_problems: list[str] = Field(default_factory=list, description="Manifests the consumer could not read.")
+    repeats: int = Field(1, description="How many times each cell ran (flake detection).")
+    flaky: list[str] = Field(default_factory=list, description="'<scenario>::<record>' that differed between repeats.")
+    matrix_sha256: str = ""
 
     def cell(self, scenario_id: str) -> ScenarioResult | None:
         return next((s for s in self.scenarios if s.id == scenario_id), None)

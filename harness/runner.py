@@ -107,6 +107,7 @@ def new_document(matrix: Matrix, env: Environment, run_id: str) -> EnvironmentRe
         matrix_file=str(matrix.path),
         started_at=now_iso(),
         environment=EnvironmentInfo(name=env.name, declared=_declared(env)),
+        matrix_sha256=matrix.sha256,
     )
 
 

@@ -204,8 +204,9 @@ class Context:
     def record(self, name: str, value: Any, kind: str | None = None) -> None:
         """Store a named output for cross-environment comparison.
 
-        ``kind`` is inferred (array, scalar, config, text) unless given; pass ``"ordering"`` for an element order
-        and ``"api_map"`` for a mapping of symbol to availability.
+        ``kind`` is inferred (array, scalar, config, text) unless given; pass ``"ordering"`` for an element order,
+        ``"api_map"`` for a mapping of symbol to availability, and ``"info"`` for what identifies the environment
+        (versions, backends): shown in reports, never judged as drift.
         """
         if name in self.records:
             raise ValueError(f"record {name!r} made twice in {self.scenario_id}")
@@ -222,7 +223,7 @@ class Context:
         return [c for c in self.checks if not c.ok]
 
 
-RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "text")
+RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "text", "info")
 
 
 def jsonable(value: Any) -> Any:

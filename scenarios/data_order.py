@@ -178,7 +178,7 @@ def keras_fit_shuffle_order(ctx: Context) -> None:
     model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
     x = np.arange(16, dtype=np.float32).reshape(-1, 1)
     model.fit(x, np.zeros((16, 1), dtype=np.float32), batch_size=4, epochs=2, shuffle=True, verbose=0)
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     batch_sizes(ctx, "batch_sizes", [len(b) for b in seen], 32, 4)
     epochs = [[i for b in seen[e * 4 : (e + 1) * 4] for i in b] for e in range(2)]
     _record_epochs(ctx, "", epochs, range(16))

@@ -50,7 +50,7 @@ def _check_initializer(ctx: Context, name: str, config: dict[str, Any], values: 
 
 def _record_keras_layer(ctx: Context, layer: Any, init_keys: tuple[str, ...]) -> dict[str, Any]:
     config = layer.get_config()
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     for key in init_keys:
         ctx.record(key, config[key], kind="config")
     return config
@@ -253,7 +253,7 @@ def keras3_seeded_initializers(ctx: Context) -> None:
     compared directly: Keras 3 promises backend-independent seeded draws only for some ops, and this shows which.
     """
     k = keras()
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     glorot = to_numpy(k.initializers.GlorotUniform(seed=42)(shape=(16, 16)))
     normal = to_numpy(k.initializers.RandomNormal(seed=42)(shape=(256,)))
     uniform = to_numpy(k.random.uniform((8,), seed=42))
@@ -280,7 +280,7 @@ def torch_linear(ctx: Context) -> None:
     layer = torch.nn.Linear(FAN_IN, UNITS)
     weight = to_numpy(layer.weight)
     bias = to_numpy(layer.bias)
-    ctx.record("torch_version", torch.__version__)
+    ctx.record("torch_version", torch.__version__, kind="info")
     ctx.record("weight", weight)
     ctx.record("bias", bias)
     ctx.check("weight_shape", weight.shape == (UNITS, FAN_IN), shape=list(weight.shape))

@@ -50,7 +50,7 @@ def keras_losses(ctx: Context) -> None:
     k = keras()
     b = fixed_batch()
     probs = softmax(b["logits"].astype(np.float64)).astype(np.float32)
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     cases = {
         "cce_logits": (k.losses.CategoricalCrossentropy(from_logits=True), b["onehot"], b["logits"],
                        categorical_crossentropy(b["onehot"], softmax(b["logits"].astype(np.float64)))),

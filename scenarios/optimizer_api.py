@@ -127,7 +127,7 @@ def _keras_api_map(ctx: Context, root: Any, label: str) -> dict[str, str]:
 def keras_api_map(ctx: Context) -> None:
     """Catches optimizer / schedule / experimental APIs appearing, moving or disappearing under the active Keras
     (``keras``, or ``tf_keras`` where ``TF_USE_LEGACY_KERAS=1``)."""
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     _keras_api_map(ctx, keras(), "keras")
 
 
@@ -138,7 +138,7 @@ def tf_keras_api_map(ctx: Context) -> None:
 
     try:
         root = tf.keras
-        ctx.record("tf_keras_is", f"{root.__name__} {getattr(root, '__version__', '')}".strip())
+        ctx.record("tf_keras_is", f"{root.__name__} {getattr(root, '__version__', '')}".strip(), kind="info")
     except Exception as exc:
         ctx.fail(f"tf.keras is unusable: {_first_line(exc)}")
     _keras_api_map(ctx, root, "tf.keras")
@@ -148,7 +148,7 @@ def tf_keras_api_map(ctx: Context) -> None:
 def keras_optimizer_defaults(ctx: Context) -> None:
     """Catches a change of any optimizer's default hyperparameters (learning rate, epsilon, betas, decay, ...)."""
     k = keras()
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     for name in _KERAS_OPTIMIZERS:
         cls = getattr(k.optimizers, name, None)
         if cls is None:
@@ -213,7 +213,7 @@ def _check_rules(ctx: Context, label: str, rule_key: str, trajectory: np.ndarray
 def keras_update_rules(ctx: Context) -> None:
     """Catches a change of what SGD (momentum, Nesterov), Adam, AdamW, RMSprop and Adagrad compute in Keras."""
     k = keras()
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     for label, (rule_key, cls_name, kwargs, hp) in _KERAS_STEPS.items():
         if not hasattr(k.optimizers, cls_name):
             ctx.note(f"{cls_name} does not exist in {k.__name__} {k.__version__}")
@@ -307,7 +307,7 @@ def torch_api_map(ctx: Context) -> None:
             api[f"torch.optim.{cls_name}({flag}=True)"] = _probe(
                 lambda c=cls_name: getattr(torch.optim, c), lambda cls, f=flag: _torch_step(cls, **{f: True})
             )
-    ctx.record("torch_version", torch.__version__)
+    ctx.record("torch_version", torch.__version__, kind="info")
     ctx.record("api", api, kind="api_map")
     for core in ("SGD", "Adam"):
         ctx.check(f"{core}_works", api[f"torch.optim.{core}"] == "ok", status=api[f"torch.optim.{core}"])
@@ -389,7 +389,7 @@ def adam_matched(ctx: Context) -> None:
 
         framework = f"torch {torch.__version__}"
         trajectory = _torch_trajectory("Adam", {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-3})
-    ctx.record("framework", framework)
+    ctx.record("framework", framework, kind="info")
     ctx.record("trajectory", trajectory)
     rule, _ = match_rule("adam", trajectory, hp)
     ctx.record("rule", rule)

@@ -156,7 +156,7 @@ def produce(ctx: Context) -> None:
         k = None
     if k is not None:
         families.append("keras")
-        ctx.record("keras", keras_identity())
+        ctx.record("keras", keras_identity(), kind="info")
         entries += _produce_keras(root)
     if importlib.util.find_spec("torch") is not None:
         families.append("torch")

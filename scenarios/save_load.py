@@ -79,7 +79,7 @@ def keras_round_trip(ctx: Context, format_name: str) -> None:
     reason = fmt.unavailable(k)
     if reason:
         ctx.skip(reason)
-    ctx.record("keras", keras_identity())
+    ctx.record("keras", keras_identity(), kind="info")
     x, _ = _keras_io.fixed_inputs()
     outcomes: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -101,7 +101,7 @@ def keras_round_trip(ctx: Context, format_name: str) -> None:
             got = loaded.predict(x)
             outcomes[model_name] = status
             ctx.record(f"{model_name}.predictions", got)
-            ctx.record(f"{model_name}.warnings", {"save": save_warnings, "load": load_warnings}, kind="config")
+            ctx.record(f"{model_name}.warnings", {"save": save_warnings, "load": load_warnings}, kind="info")
             state = optimizer_outcome(saved_state, loaded.optimizer if fmt.keeps_optimizer else None)
             ctx.record(f"{model_name}.optimizer_state", state)
             allclose(ctx, f"{model_name}_predictions_survive", got, expected, rtol=0, atol=1e-6)
@@ -140,7 +140,7 @@ def torch_round_trip(ctx: Context, format_name: str) -> None:
     reason = fmt.unavailable()
     if reason:
         ctx.skip(reason)
-    ctx.record("torch_version", torch.__version__)
+    ctx.record("torch_version", torch.__version__, kind="info")
     model, optimizer = _torch_io.build_trained()
     x, _ = _torch_io.fixed_inputs()
     expected = _torch_io.predict(model, x)
@@ -159,7 +159,7 @@ def torch_round_trip(ctx: Context, format_name: str) -> None:
             return
     got = loaded.predict(x)
     ctx.record("outcome", "loaded")
-    ctx.record("warnings", {"save": save_warnings, "load": load_warnings}, kind="config")
+    ctx.record("warnings", {"save": save_warnings, "load": load_warnings}, kind="info")
     ctx.record("predictions", got)
     allclose(ctx, "predictions_survive", got, expected, rtol=0, atol=1e-6)
     if fmt.keeps_optimizer:

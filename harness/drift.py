@@ -1,0 +1,298 @@
+"""Drift measurement: each record of an environment against the same record in the baseline. Measures, never judges.
+
+Numeric arrays (and scalars): bitwise identical / within tolerance / beyond, with max abs error, max rel error, max
+ULP distance, cosine similarity and the share of elements beyond tolerance; NaN and inf are compared by position
+and counted, never crashed on. Orderings: positions that differ and Kendall's tau. Configs: changed keys with
+old -> new. API maps: symbols added, removed, moved (same name, other namespace) and newly deprecated. Records of
+kind ``info`` (versions, identities) are shown, never judged.
+
+Default tolerances per dtype are those of ``torch.testing.assert_close`` (a documented, widely used choice):
+float16 rtol 1e-3 / atol 1e-5, bfloat16 1.6e-2 / 1e-5, float32 1.3e-6 / 1e-5, float64 1e-7 / 1e-7; integers,
+booleans and orderings must match exactly. matrix.yaml overrides them per area, scenario or record
+(``drift.tolerances``, patterns over ``<scenario-id>::<record>``, first match wins).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from harness.results import EnvironmentResult, RecordSummary, npz_key
+
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "DriftEntry",
+    "Tolerance",
+    "compare_api_maps",
+    "compare_arrays",
+    "compare_configs",
+    "compare_orderings",
+    "load_arrays",
+    "measure",
+]
+
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float16": (1e-3, 1e-5),
+    "bfloat16": (1.6e-2, 1e-5),
+    "float32": (1.3e-6, 1e-5),
+    "float64": (1e-7, 1e-7),
+}
+
+Verdict = Literal["identical", "within", "beyond", "changed", "missing", "added", "flaky", "info"]
+
+
+class Tolerance(BaseModel):
+    rtol: float = Field(ge=0)
+    atol: float = Field(ge=0)
+    source: str = "default"
+
+
+class DriftEntry(BaseModel):
+    """One record of one environment compared with the baseline."""
+
+    environment: str
+    baseline: str
+    scenario: str
+    record: str
+    kind: str
+    verdict: Verdict
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    tolerance: Tolerance | None = None
+    detail: str = ""
+
+
+def tolerance_for(dtype: str, key: str, overrides: Mapping[str, Tolerance]) -> Tolerance:
+    """The override whose pattern matches ``<scenario>::<record>`` first, else the dtype's default."""
+    for pattern, tolerance in overrides.items():
+        if fnmatch.fnmatchcase(key, pattern):
+            return tolerance
+    rtol, atol = DEFAULT_TOLERANCES.get(dtype, (0.0, 0.0))
+    return Tolerance(rtol=rtol, atol=atol, source=f"default for {dtype}")
+
+
+def _ordered_ints(values: np.ndarray) -> np.ndarray:
+    """Floats as integers whose order matches the floats' order, so their difference counts ULPs."""
+    bits = {2: np.int16, 4: np.int32, 8: np.int64}[values.dtype.itemsize]
+    as_int = values.view(bits).astype(np.int64)
+    return np.where(as_int < 0, np.iinfo(bits).min - as_int, as_int)
+
+
+def compare_arrays(a: Any, b: Any, rtol: float, atol: float) -> tuple[Verdict, dict[str, Any]]:
+    """``a`` (candidate) against ``b`` (baseline): verdict and metrics; NaN/inf are compared by position."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return "beyond", {"shape": [list(a.shape), list(b.shape)], "detail": "shape changed"}
+    if a.dtype == b.dtype and a.tobytes() == b.tobytes():
+        return "identical", {
+            "max_abs_error": 0.0,
+            "max_rel_error": 0.0,
+            "max_ulp": 0,
+            "cosine": 1.0,
+            "share_beyond": 0.0,
+            "nonfinite_mismatch": 0,
+            "size": int(a.size),
+        }
+    common = np.result_type(a.dtype, b.dtype, np.float32) if a.dtype.kind in "biuf" else np.float64
+    x, y = a.astype(common), b.astype(common)
+    same_nan = np.isnan(x) & np.isnan(y)
+    finite = np.isfinite(x) & np.isfinite(y)
+    same_special = same_nan | (~finite & (x == y))
+    nonfinite_mismatch = int((~finite & ~same_special).sum())
+    diff = np.where(finite, np.abs(x.astype(np.float64) - y.astype(np.float64)), 0.0)
+    scale = np.abs(y.astype(np.float64))
+    beyond = (finite & (diff > atol + rtol * scale)) | (~finite & ~same_special)
+    rel = np.where(finite & (diff > 0), diff / np.maximum(scale, np.finfo(np.float64).tiny), 0.0)
+    metrics: dict[str, Any] = {
+        "max_abs_error": float(diff.max()) if diff.size else 0.0,
+        "max_rel_error": float(rel.max()) if rel.size else 0.0,
+        "share_beyond": float(beyond.mean()) if beyond.size else 0.0,
+        "nonfinite_mismatch": nonfinite_mismatch,
+        "size": int(a.size),
+    }
+    if np.issubdtype(common, np.floating) and finite.any():
+        ulps = np.abs(_ordered_ints(x[finite]) - _ordered_ints(y[finite]))
+        metrics["max_ulp"] = int(ulps.max())
+    xf, yf = x[finite].astype(np.float64), y[finite].astype(np.float64)
+    norms = float(np.linalg.norm(xf) * np.linalg.norm(yf))
+    metrics["cosine"] = float(np.dot(xf, yf) / norms) if norms > 0 else (1.0 if not xf.any() and not yf.any() else 0.0)
+    return ("beyond" if beyond.any() else "within"), metrics
+
+
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau between two orders of the same elements (1: same order, -1: reversed)."""
+    position = {value: i for i, value in enumerate(b.tolist())}
+    ranks = np.array([position[value] for value in a.tolist()], dtype=np.int64)
+    n = len(ranks)
+    if n < 2:
+        return 1.0
+    upper = np.triu_indices(n, 1)
+    signs = np.sign(ranks[upper[1]] - ranks[upper[0]])
+    return float(signs.sum() / len(signs))
+
+
+def compare_orderings(a: Any, b: Any) -> tuple[Verdict, dict[str, Any]]:
+    """Positions that differ and, when both hold the same elements, Kendall's tau."""
+    a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
+    if a.shape == b.shape and np.array_equal(a, b):
+        return "identical", {"positions_differ": 0, "kendall_tau": 1.0, "size": int(a.size)}
+    metrics: dict[str, Any] = {"size": int(a.size)}
+    if a.shape == b.shape:
+        metrics["positions_differ"] = int((a != b).sum())
+    if sorted(a.tolist()) == sorted(b.tolist()) and len(set(a.tolist())) == a.size:
+        metrics["kendall_tau"] = kendall_tau(a, b)
+    else:
+        metrics["detail"] = "the two orders do not hold the same elements"
+    return "beyond", metrics
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def compare_configs(a: Any, b: Any) -> tuple[Verdict, dict[str, Any]]:
+    """Changed keys (baseline -> candidate), added and removed keys of two (nested) configs."""
+    fa, fb = _flatten(a), _flatten(b)
+    changed = {k: [fb[k], fa[k]] for k in sorted(set(fa) & set(fb)) if fa[k] != fb[k]}
+    added = sorted(set(fa) - set(fb))
+    removed = sorted(set(fb) - set(fa))
+    if not (changed or added or removed):
+        return "identical", {}
+    return "changed", {"changed": changed, "added": added, "removed": removed}
+
+
+def _present(status: Any) -> bool:
+    return isinstance(status, str) and (status == "ok" or status.startswith("deprecated"))
+
+
+def compare_api_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Verdict, dict[str, Any]]:
+    """Symbols added, removed, moved (same last name, another namespace) and newly deprecated, candidate ``a``."""
+    now = {k for k, v in a.items() if _present(v)}
+    before = {k for k, v in b.items() if _present(v)}
+    removed = sorted(before - now)
+    added = sorted(now - before)
+    moved = {old: new for old in removed for new in added if old.rsplit(".", 1)[-1] == new.rsplit(".", 1)[-1]}
+    deprecated = sorted(k for k in now & before if str(a[k]).startswith("deprecated") and b[k] == "ok")
+    metrics = {
+        "removed": [k for k in removed if k not in moved],
+        "added": [k for k in added if k not in moved.values()],
+        "moved": moved,
+        "newly_deprecated": deprecated,
+        "removed_status": {k: a.get(k, "absent") for k in removed},
+    }
+    if not (removed or added or deprecated):
+        return "identical", {}
+    return "changed", metrics
+
+
+def load_arrays(run_dir: Path, doc: EnvironmentResult) -> dict[str, np.ndarray]:
+    """The environment's record values from its ``.npz`` (empty when it has none)."""
+    if not doc.records_file or not (Path(run_dir) / doc.records_file).exists():
+        return {}
+    with np.load(Path(run_dir) / doc.records_file) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _value(record: RecordSummary, scenario: str, arrays: Mapping[str, np.ndarray]) -> Any:
+    key = npz_key(scenario, record.name)
+    if key in arrays:
+        return arrays[key]
+    return record.value
+
+
+def _compare(
+    mine: RecordSummary, theirs: RecordSummary, scenario: str, arrays: tuple[Mapping, Mapping], overrides
+) -> tuple[Verdict, dict[str, Any], Tolerance | None]:
+    if mine.kind == "info" or theirs.kind == "info":
+        return ("identical" if mine.sha256 == theirs.sha256 else "info"), {"old": theirs.value, "new": mine.value}, None
+    a, b = _value(mine, scenario, arrays[0]), _value(theirs, scenario, arrays[1])
+    if mine.kind == "ordering" and a is not None and b is not None:
+        verdict, metrics = compare_orderings(a, b)
+        return verdict, metrics, Tolerance(rtol=0, atol=0, source="orderings match exactly")
+    if mine.kind in ("array", "scalar") and a is not None and b is not None and mine.kind == theirs.kind:
+        if mine.kind == "scalar" and not all(isinstance(v, int | float) for v in (a, b)):
+            return ("identical" if a == b else "changed"), {"old": b, "new": a}, None
+        tolerance = tolerance_for(mine.dtype or "float64", f"{scenario}::{mine.name}", overrides)
+        verdict, metrics = compare_arrays(a, b, tolerance.rtol, tolerance.atol)
+        return verdict, metrics, tolerance
+    if mine.kind == "api_map" and isinstance(a, dict) and isinstance(b, dict):
+        verdict, metrics = compare_api_maps(a, b)
+        return verdict, metrics, None
+    if isinstance(a, dict) and isinstance(b, dict):
+        verdict, metrics = compare_configs(a, b)
+        return verdict, metrics, None
+    if mine.sha256 == theirs.sha256:
+        return "identical", {}, None
+    return "changed", {"old": b, "new": a}, None
+
+
+def measure(
+    candidate: EnvironmentResult,
+    baseline: EnvironmentResult,
+    candidate_arrays: Mapping[str, np.ndarray],
+    baseline_arrays: Mapping[str, np.ndarray],
+    overrides: Mapping[str, Tolerance] | None = None,
+) -> list[DriftEntry]:
+    """Every record of every scenario that has records in both environments, compared."""
+    overrides = overrides or {}
+    flaky = set(candidate.flaky) | set(baseline.flaky)
+    entries: list[DriftEntry] = []
+    for cell in candidate.scenarios:
+        base_cell = baseline.cell(cell.id)
+        if base_cell is None or not (cell.records or base_cell.records):
+            continue
+        theirs = {r.name: r for r in base_cell.records}
+        mine = {r.name: r for r in cell.records}
+        common = {"environment": candidate.environment.name, "baseline": baseline.environment.name, "scenario": cell.id}
+        for name in sorted(set(mine) | set(theirs)):
+            kind = (mine.get(name) or theirs[name]).kind
+            if f"{cell.id}::{name}" in flaky:
+                entries.append(
+                    DriftEntry(
+                        **common,
+                        record=name,
+                        kind=kind,
+                        verdict="flaky",
+                        detail="differs between repeats of the same environment",
+                    )
+                )
+            elif name not in mine:
+                if cell.status == base_cell.status:  # a record that vanished without the cell changing status
+                    entries.append(DriftEntry(**common, record=name, kind=kind, verdict="missing"))
+            elif name not in theirs:
+                entries.append(DriftEntry(**common, record=name, kind=kind, verdict="added"))
+            else:
+                verdict, metrics, tolerance = _compare(
+                    mine[name], theirs[name], cell.id, (candidate_arrays, baseline_arrays), overrides
+                )
+                entries.append(
+                    DriftEntry(
+                        **common, record=name, kind=kind, verdict=verdict, metrics=_clean(metrics), tolerance=tolerance
+                    )
+                )
+    return entries
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe metrics: non-finite floats become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    return value
