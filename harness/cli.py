@@ -91,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_id=run_id,
         scenario_packages=_packages(args.scenario_packages),
         extra_pythonpath=extra,
+        repeat=args.repeat,
     )
     counts: dict[str, int] = {}
     for cell in doc.scenarios:
@@ -172,11 +173,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         run_dir / "report.html", report.render_html(run_dir, docs, order, baseline, verdicts, flags, trend)
     )
     report.write_text(run_dir / "junit.xml", report.render_junit(docs, order))
-    report.write_text(run_dir / "trend.json", json.dumps(trend, indent=2) + "\n")
+    report.write_text(run_dir / "history" / "trend.json", json.dumps(trend, indent=2) + "\n")
     for verdict in verdicts:
         report.write_text(run_dir / "gonogo" / f"{verdict.candidate}.json", report.verdict_json(verdict))
     print(markdown)
-    print(f"reports written to {run_dir}: report.md, report.html, junit.xml, trend.json, gonogo/*.json")
+    print(f"reports written to {run_dir}: report.md, report.html, junit.xml, gonogo/*.json, history/trend.json")
     for flag in flags:
         print(f"INCOMPLETE RUN: {flag}", file=sys.stderr)
     return 1 if flags else 0
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env", required=True)
     run.add_argument("--run-id", default=None)
     run.add_argument("--venv-dir", default=None)
+    run.add_argument("--repeat", type=int, default=1, help="run each cell N times; records that differ are flaky")
     run.add_argument(
         "--scenarios", "-k", action="append", default=[], help="only scenarios matching this glob (repeatable)"
     )

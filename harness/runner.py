@@ -7,6 +7,7 @@ unmet requirements become ``skip`` cells with the reason, decided here from the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -166,6 +167,27 @@ class _Recorder:
         write_result(self.path, self.doc)
 
 
+def _find_flaky(
+    doc: EnvironmentResult, spec: WorkerSpec, supervisor: Supervisor, ids: list[str], repeat: int
+) -> list[str]:
+    """Run the cells ``repeat - 1`` more times in fresh workers; list the records whose values changed."""
+    first = {(c.id, r.name): r.sha256 for c in doc.scenarios for r in c.records}
+    flaky: set[str] = set()
+    for number in range(2, repeat + 1):
+        seen: dict[tuple[str, str], str] = {}
+
+        def collect(raw: dict, seen: dict = seen) -> None:
+            for record in raw.get("records", []):
+                seen[(raw["id"], record["name"])] = record["sha256"]
+
+        again = dataclasses.replace(
+            spec, scratch=spec.scratch / f"repeat-{number}", log_path=spec.scratch / f"repeat-{number}" / "worker.log"
+        )
+        Supervisor(again, supervisor.timeouts, supervisor.areas, collect).run(ids)
+        flaky |= {f"{sid}::{name}" for (sid, name), sha in first.items() if seen.get((sid, name), sha) != sha}
+    return sorted(flaky)
+
+
 def run_environment(
     matrix: Matrix,
     env_name: str,
@@ -177,6 +199,7 @@ def run_environment(
     scenario_packages: tuple[str, ...] = ("scenarios",),
     extra_pythonpath: tuple[Path, ...] = (),
     environ: Mapping[str, str] | None = None,
+    repeat: int = 1,
 ) -> EnvironmentResult:
     """Provision ``env_name`` into ``venv_dir``, run its selected scenarios, write ``run_dir/<env>.json``."""
     started = time.perf_counter()
@@ -230,6 +253,9 @@ def run_environment(
         areas = {sid: registry[sid].area for sid in to_run}
         supervisor = Supervisor(spec, {sid: matrix.timeouts[sid] for sid in to_run}, areas, recorder.add_raw)
         stats = supervisor.run(to_run)
+        if repeat > 1:
+            doc.repeats = repeat
+            doc.flaky = _find_flaky(doc, spec, supervisor, to_run, repeat)
         doc.timings.worker_starts = stats.worker_starts
         doc.timings.import_s = round(stats.import_s[0], 3) if stats.import_s else None
         doc.timings.import_s_total = round(sum(stats.import_s), 3)

@@ -84,3 +84,28 @@ def test_failed_install_is_env_error_for_every_cell(tmp_path):
     assert "six==0.0.99" in doc.env_error.message
     on_disk = json.loads((tmp_path / "results" / "run1" / "broken.json").read_text())
     assert on_disk["state"] == "env-error" and on_disk["env_error"]["installer_output"]
+
+
+def test_repeats_mark_records_that_change_as_flaky(tmp_path):
+    if str(RESOURCES) not in sys.path:
+        sys.path.insert(0, str(RESOURCES))
+    registry = scenario.discover(["fake_scenarios"])
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        "scenarios:\n  ids: [fault.a_first_passes, fault.l_flaky]\nenvironments:\n"
+        '  - {name: plain, packages: {six: "1.16.0"}}\n'
+    )
+    doc = run_environment(
+        matrix.load(path, registry),
+        "plain",
+        tmp_path / "r",
+        tmp_path / "venv",
+        registry,
+        run_id="r",
+        scenario_packages=("fake_scenarios",),
+        extra_pythonpath=(RESOURCES,),
+        environ={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+        repeat=3,
+    )
+    assert doc.repeats == 3 and doc.flaky == ["fault.l_flaky::noisy"]
+    assert results.read_result(tmp_path / "r" / "plain.json").flaky == ["fault.l_flaky::noisy"]

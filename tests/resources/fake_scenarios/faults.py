@@ -88,3 +88,9 @@ def z_last_passes(ctx: Context) -> None:
 @scenario(area="fault", requires=["torch>=2.0"])
 def k_needs_torch(ctx: Context) -> None:
     import torch  # noqa: F401  (never reached where torch is absent: the orchestrator skips it)
+
+
+@scenario(area="fault")
+def l_flaky(ctx: Context) -> None:
+    ctx.record("stable", [1.0, 2.0, 3.0])
+    ctx.record("noisy", float(int.from_bytes(os.urandom(4), "little")))  # unseeded: differs on every run

@@ -1,0 +1,145 @@
+"""Drift metrics: properties (hypothesis) and the comparisons of every record kind."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from harness.drift import (
+    compare_api_maps,
+    compare_arrays,
+    compare_configs,
+    compare_orderings,
+    kendall_tau,
+    measure,
+    tolerance_for,
+)
+from tests.factories import cell, env_doc
+
+floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
+float_arrays = arrays(np.float32, st.integers(1, 40), elements=floats)
+finite_arrays = arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e6, 1e6))
+
+
+@given(float_arrays)
+def test_identical_arrays_have_zero_drift(a):
+    verdict, metrics = compare_arrays(a, a.copy(), 0.0, 0.0)
+    assert verdict == "identical"
+    assert metrics["max_abs_error"] == 0.0 and metrics["max_ulp"] == 0 and metrics["share_beyond"] == 0.0
+
+
+@given(float_arrays, float_arrays)
+@settings(max_examples=200)
+def test_symmetric_metrics_are_symmetric_and_nonfinite_never_crashes(a, b):
+    if a.shape != b.shape:
+        b = np.resize(b, a.shape)
+    v1, m1 = compare_arrays(a, b, 0.0, 1e-3)
+    v2, m2 = compare_arrays(b, a, 0.0, 1e-3)
+    assert v1 == v2  # with an absolute tolerance only, the verdict cannot depend on the order
+    for key in ("max_abs_error", "nonfinite_mismatch", "share_beyond", "max_ulp"):
+        assert m1.get(key) == m2.get(key), key
+    assert math.isclose(m1["cosine"], m2["cosine"], rel_tol=1e-9, abs_tol=1e-12) or (
+        math.isnan(m1["cosine"]) and math.isnan(m2["cosine"])
+    )
+    mismatched = int((np.isnan(a) != np.isnan(b)).sum())
+    assert m1["nonfinite_mismatch"] >= mismatched
+    if mismatched:
+        assert v1 == "beyond"
+
+
+@given(finite_arrays, st.sampled_from([2.0**-k for k in range(3, 12)]))
+def test_tolerance_edges(base, atol):
+    base = np.round(base)  # integers: adding a power of two is exact, so the edge is exact
+    exactly = base + atol
+    assert compare_arrays(exactly, base, 0.0, atol)[0] == "within"
+    assert compare_arrays(base + 2 * atol, base, 0.0, atol)[0] == "beyond"
+
+
+def test_nan_in_the_same_place_is_not_drift_and_inf_sign_is():
+    a = np.array([np.nan, 1.0, np.inf], dtype=np.float32)
+    assert compare_arrays(a, a.copy(), 0, 0)[0] == "identical"
+    verdict, metrics = compare_arrays(np.array([np.nan, 1.0, -np.inf]), np.array([np.nan, 1.0, np.inf]), 0, 0)
+    assert verdict == "beyond" and metrics["nonfinite_mismatch"] == 1
+
+
+def test_metrics_values():
+    verdict, m = compare_arrays(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.3]), 1e-3, 0)
+    assert verdict == "beyond"
+    assert m["max_abs_error"] == pytest.approx(0.3) and m["max_rel_error"] == pytest.approx(0.3 / 3.3)
+    assert m["share_beyond"] == pytest.approx(1 / 3) and 0.99 < m["cosine"] < 1.0
+    one_ulp = np.nextafter(np.float32(1.0), np.float32(2.0))
+    assert compare_arrays(np.array([one_ulp]), np.array([np.float32(1.0)]), 0, 0)[1]["max_ulp"] == 1
+    assert compare_arrays(np.zeros(3), np.zeros(4), 1, 1) == (
+        "beyond",
+        {"shape": [[3], [4]], "detail": "shape changed"},
+    )
+
+
+@given(st.permutations(list(range(12))))
+def test_kendall_tau_properties(order):
+    order = np.array(order)
+    assert kendall_tau(order, order) == 1.0
+    assert kendall_tau(order, order[::-1]) == -1.0
+    other = np.roll(order, 3)
+    assert kendall_tau(order, other) == pytest.approx(kendall_tau(other, order))
+
+
+def test_orderings():
+    assert compare_orderings([0, 1, 2, 3], [0, 1, 2, 3])[0] == "identical"
+    verdict, m = compare_orderings([1, 0, 2, 3], [0, 1, 2, 3])
+    assert verdict == "beyond" and m["positions_differ"] == 2 and m["kendall_tau"] == pytest.approx(4 / 6)
+    assert "do not hold the same elements" in compare_orderings([0, 1, 5], [0, 1, 2])[1]["detail"]
+
+
+def test_configs_and_api_maps():
+    verdict, m = compare_configs({"a": 1, "init": {"seed": None, "cls": "Glorot"}}, {"a": 1, "init": {"cls": "He"}})
+    assert verdict == "changed" and m["changed"] == {"init.cls": ["He", "Glorot"]} and m["added"] == ["init.seed"]
+    before = {"k.opt.experimental.AdamW": "ok", "k.opt.SGD": "ok", "k.opt.Lion": "ok", "k.opt.Adam": "ok"}
+    after = {
+        "k.opt.experimental.AdamW": "missing",
+        "k.opt.AdamW": "ok",
+        "k.opt.SGD": "deprecated: soon",
+        "k.opt.Lion": "error: TypeError: placeholder",
+        "k.opt.Adam": "ok",
+    }
+    verdict, m = compare_api_maps(after, before)
+    assert verdict == "changed"
+    assert m["moved"] == {"k.opt.experimental.AdamW": "k.opt.AdamW"}
+    assert m["removed"] == ["k.opt.Lion"] and m["newly_deprecated"] == ["k.opt.SGD"]
+    assert compare_api_maps(before, dict(before))[0] == "identical"
+
+
+def test_tolerances_default_by_dtype_and_override_first_match():
+    from harness.drift import Tolerance
+
+    assert tolerance_for("float32", "a.b::w", {}).rtol == 1.3e-6
+    assert tolerance_for("int64", "a.b::w", {}).atol == 0.0
+    overrides = {"a.*::w": Tolerance(rtol=0.1, atol=0.1, source="x"), "*": Tolerance(rtol=1, atol=1, source="y")}
+    assert tolerance_for("float32", "a.b::w", overrides).source == "x"
+    assert tolerance_for("float32", "c.d::w", overrides).source == "y"
+
+
+def test_measure_over_documents(tmp_path):
+    w = np.linspace(-1, 1, 64, dtype=np.float32)
+    base = env_doc(
+        tmp_path,
+        "base",
+        [cell("layer_init.x", w=w, order=("ordering", [0, 1, 2]), cfg={"m": 0.99}, ver=("info", "1.0"))],
+    )
+    cand = env_doc(
+        tmp_path,
+        "cand",
+        [cell("layer_init.x", w=w + 1e-7, order=("ordering", [1, 0, 2]), cfg={"m": 0.9}, ver=("info", "2.0"))],
+    )
+    from harness.drift import load_arrays
+
+    entries = {e.record: e for e in measure(cand, base, load_arrays(tmp_path, cand), load_arrays(tmp_path, base))}
+    assert entries["w"].verdict == "within" and entries["w"].tolerance.source == "default for float32"
+    assert entries["order"].verdict == "beyond" and entries["order"].metrics["positions_differ"] == 2
+    assert entries["cfg"].verdict == "changed" and entries["cfg"].metrics["changed"] == {"m": [0.99, 0.9]}
+    assert entries["ver"].verdict == "info"
