@@ -114,6 +114,7 @@ def gonogo(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def tests(session: nox.Session) -> None:
     """The test suite, integration tests with real environments included (pass -m 'not integration' to skip)."""
+    session.run("bash", str(ROOT / "scripts" / "test-prerequisites.sh"), external=True)
     session.run(sys.executable, "-m", "pytest", *session.posargs, external=True)
 
 

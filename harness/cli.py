@@ -167,11 +167,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                 if baseline and env != baseline]  # fmt: skip
     flags = history.completeness_flags(run_dir, docs, Path(args.results_dir))
     trend = history.trend(Path(args.results_dir))
-    markdown = report.render_markdown(run_dir, docs, order, verdicts, flags)
+    releases = history.new_releases(run_dir, docs, Path(args.results_dir))
+    markdown = report.render_markdown(run_dir, docs, order, verdicts, flags, releases)
     report.write_text(run_dir / "report.md", markdown)
-    report.write_text(
-        run_dir / "report.html", report.render_html(run_dir, docs, order, baseline, verdicts, flags, trend)
-    )
+    html = report.render_html(run_dir, docs, order, baseline, verdicts, flags, trend, releases)
+    report.write_text(run_dir / "report.html", html)
     report.write_text(run_dir / "junit.xml", report.render_junit(docs, order))
     report.write_text(run_dir / "history" / "trend.json", json.dumps(trend, indent=2) + "\n")
     for verdict in verdicts:
@@ -190,11 +190,15 @@ def cmd_gonogo(args: argparse.Namespace) -> int:
 
     run_dir = _run_dir(args)
     docs = load_run(run_dir)
+    matrix = _matrix_or_none(args)
+    if args.baseline is None:
+        if matrix is None or matrix.baseline is None:
+            raise HarnessError("no --baseline given and the matrix declares no baseline")
+        args.baseline = matrix.baseline
     for role, name in (("baseline", args.baseline), ("candidate", args.candidate)):
         if name not in docs:
             known = ", ".join(sorted(docs)) or "none"
             raise HarnessError(f"{run_dir}: no results for {role} environment {name!r} (this run has: {known})")
-    matrix = _matrix_or_none(args)
     verdict = decide(docs, dict.fromkeys(docs, run_dir), args.baseline, args.candidate, **_policy(matrix))
     stem = run_dir / "gonogo" / f"{args.baseline}-vs-{args.candidate}"
     markdown = report.render_verdict_markdown(verdict, limit=args.limit)
@@ -206,6 +210,23 @@ def cmd_gonogo(args: argparse.Namespace) -> int:
     print(markdown)
     print(f"verdict written to {stem}.{{md,json,html}}")
     return verdict.exit_code
+
+
+def cmd_shard(args: argparse.Namespace) -> int:
+    matrix, _ = _load(args)
+    print(" ".join(matrix_mod.shard(matrix, args.spec)))
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.merge import merge_runs
+
+    docs = merge_runs(Path(args.into), [Path(s) for s in args.sources])
+    cells = sum(len(d.scenarios) for d in docs.values())
+    relay = sum(len(d.relay) for d in docs.values())
+    summary = f"{len(docs)} environments, {cells} cells, {relay} relay loads"
+    print(f"merged {len(args.sources)} folders into {args.into}: {summary}")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -259,10 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     gonogo = add(
         "gonogo", cmd_gonogo, "judge a candidate environment against a baseline: GO / GO-WITH-WARNINGS / NO-GO"
     )
-    gonogo.add_argument("--baseline", required=True)
+    gonogo.add_argument("--baseline", default=None, help="default: the matrix's baseline")
     gonogo.add_argument("--candidate", required=True)
     gonogo.add_argument("--run", default=os.environ.get("COMPAT_RUN_ID"))
     gonogo.add_argument("--limit", type=int, default=10, help="blocking reasons shown before folding")
+    add("shard", cmd_shard, "print the environments of shard K/N (for any CI system)").add_argument(
+        "spec", metavar="K/N"
+    )
+    merge = add("merge", cmd_merge, "merge result folders from different machines into one run")
+    merge.add_argument("--into", required=True)
+    merge.add_argument("sources", nargs="+")
     add("schema", cmd_schema, "print or --write the JSON Schemas").add_argument("--write", action="store_true")
     return parser
 

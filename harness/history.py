@@ -14,7 +14,7 @@ from typing import Any
 from harness.errors import ResultsError
 from harness.results import EnvironmentResult, load_run
 
-__all__ = ["completeness_flags", "list_runs", "trend"]
+__all__ = ["completeness_flags", "list_runs", "new_releases", "trend"]
 
 
 def _started(docs: dict[str, EnvironmentResult]) -> str:
@@ -98,3 +98,31 @@ def trend(results_dir: Path, last: int = 20) -> dict[str, Any]:
             }
         )
     return {"runs": [folder.name for folder, _ in runs], "entries": entries}
+
+
+def new_releases(run_dir: Path, docs: dict[str, EnvironmentResult], results_dir: Path) -> list[dict[str, str]]:
+    """Packages pinned to ``latest`` that resolved to another version than in the previous run of that environment."""
+    found = []
+    earlier = [
+        (folder, other)
+        for folder, other in list_runs(results_dir)
+        if folder.resolve() != Path(run_dir).resolve() and _started(other) < _started(docs)
+    ]
+    for env, doc in docs.items():
+        resolved = doc.environment.resolved
+        if resolved is None or not resolved.latest:
+            continue
+        previous = next((o[env] for _, o in reversed(earlier) if env in o and o[env].environment.resolved), None)
+        before = previous.environment.resolved.latest if previous else {}
+        for package, version in resolved.latest.items():
+            if package in before and before[package] != version:
+                found.append(
+                    {
+                        "environment": env,
+                        "package": package,
+                        "version": version,
+                        "previous": before[package],
+                        "previous_run": previous.run_id,
+                    }
+                )
+    return found

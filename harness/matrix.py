@@ -30,7 +30,7 @@ from harness.errors import MatrixError
 from harness.results import InstallOptions
 from harness.scenario import Scenario
 
-__all__ = ["Environment", "Matrix", "load", "matrix_schema", "restrict"]
+__all__ = ["Environment", "Matrix", "load", "matrix_schema", "restrict", "shard"]
 
 RESERVED_NAMES = frozenset({"tests", "lint", "report", "gonogo", "merge", "schema", "relay"})
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -199,6 +199,17 @@ def venv_slug(name: str) -> str:
     """Nox's venv folder name for a session: lowercase, runs of anything but word characters become one '-'."""
     slug = re.sub(r"[^\w\s-]", "-", name).strip().lower()
     return re.sub(r"[-\s]+", "-", slug).strip("-")
+
+
+def shard(matrix: Matrix, spec: str) -> list[str]:
+    """The environments of shard ``K/N``: names sorted, then every N-th from the K-th (stable, balanced)."""
+    try:
+        k, n = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise MatrixError([f"--shard {spec!r}: expected K/N with whole numbers, e.g. 2/4"]) from None
+    if not 1 <= k <= n:
+        raise MatrixError([f"--shard {spec!r}: K must be between 1 and N"])
+    return [name for i, name in enumerate(sorted(matrix.environments)) if i % n == k - 1]
 
 
 def restrict(matrix: Matrix, patterns: list[str]) -> Matrix:

@@ -134,17 +134,34 @@ def relay_grids(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[Gri
 # -------------------------------------------------------------------------------------------------- Markdown
 
 
+def release_lines(releases: list[dict[str, str]], verdicts: list[Verdict] | None) -> list[str]:
+    """ "new release X of P since the previous run", with the candidate's verdict against the baseline."""
+    by_candidate = {v.candidate: v for v in verdicts or []}
+    lines = []
+    for item in releases:
+        verdict = by_candidate.get(item["environment"])
+        judged = f": **{verdict.verdict}** against {verdict.baseline}" if verdict else ""
+        lines.append(
+            f"new release {item['version']} of {item['package']} since the previous run (was {item['previous']} "
+            f"in run {item['previous_run']}), in {item['environment']}{judged}"
+        )
+    return lines
+
+
 def render_markdown(
     run_dir: Path,
     docs: dict[str, EnvironmentResult],
     order: list[str] | None = None,
     verdicts: list[Verdict] | None = None,
     flags: list[str] | None = None,
+    releases: list[dict[str, str]] | None = None,
 ) -> str:
     """The matrix (scenario rows, environment columns), the verdicts, the relay grids, problems folded."""
     envs = ordered(docs, order)
     lines = [f"# compat-matrix run {run_dir.name}", ""]
     lines += [f"> **⚠ {flag}**" for flag in flags or []] + ([""] if flags else [])
+    news = release_lines(releases or [], verdicts)
+    lines += [f"- 🆕 {line}" for line in news] + ([""] if news else [])
     if verdicts:
         lines += [
             "## Go / no-go against the baseline",
@@ -311,6 +328,7 @@ def render_html(
     verdicts: list[Verdict] | None = None,
     flags: list[str] | None = None,
     trend: dict[str, Any] | None = None,
+    releases: list[dict[str, str]] | None = None,
 ) -> str:
     import jinja2
 
@@ -323,6 +341,7 @@ def render_html(
         generated=now_iso(),
         baseline=baseline,
         flags=flags or [],
+        news=release_lines(releases or [], verdicts),
         envs=envs,
         docs=docs,
         key_packages=KEY_PACKAGES,
