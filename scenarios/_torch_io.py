@@ -15,16 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from scenarios._keras_io import FEATURES, HIDDEN, OUTPUTS, fixed_inputs
+
 __all__ = ["FORMATS", "TorchFormat", "build", "build_trained", "fixed_inputs", "optimizer_state"]
 
-FEATURES, HIDDEN, OUTPUTS = 4, 8, 3
-
-
-def fixed_inputs() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(20261121)
-    x = rng.normal(size=(8, FEATURES)).astype(np.float32)
-    y = rng.normal(size=(8, OUTPUTS)).astype(np.float32)
-    return x, y
+# The same fixed data and sizes as the Keras models: one definition, in _keras_io.
 
 
 @functools.cache

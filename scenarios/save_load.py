@@ -109,13 +109,16 @@ def keras_round_trip(ctx: Context, format_name: str) -> None:
     ctx.check("something_round_trips", any(v.startswith("loaded") for v in outcomes.values()), outcomes=outcomes)
 
 
-def _keras_scenario(format_name: str, doc: str) -> None:
+def _register(framework: str, format_name: str, doc: str) -> None:
+    """One scenario per framework and format, e.g. ``save_load.keras_h5`` or ``save_load.torch_state_dict``."""
+    round_trip = keras_round_trip if framework == "keras" else torch_round_trip
+
     def run(ctx: Context) -> None:
-        keras_round_trip(ctx, format_name)
+        round_trip(ctx, format_name)
 
     run.__doc__ = doc
-    run.__name__ = f"keras_{format_name}"
-    scenario(area="save_load", requires=["keras"], timeout=600)(run)
+    run.__name__ = f"{framework}_{format_name}"
+    scenario(area="save_load", requires=[framework], timeout=600)(run)
 
 
 for _name, _doc in (
@@ -127,7 +130,7 @@ for _name, _doc in (
     ("weights_h5", "Weights only (``.weights.h5``) loaded into a freshly built model."),
     ("tf_checkpoint", "Weights only in TensorFlow's checkpoint format (Keras 2 only)."),
 ):
-    _keras_scenario(_name, "Catches a change in round-tripping Keras models through: " + _doc)
+    _register("keras", _name, "Catches a change in round-tripping Keras models through: " + _doc)
 
 
 # --------------------------------------------------------------------------------------------------- torch
@@ -168,15 +171,6 @@ def torch_round_trip(ctx: Context, format_name: str) -> None:
         ctx.check("optimizer_state_survives", state == "kept", state=state)
 
 
-def _torch_scenario(format_name: str, doc: str) -> None:
-    def run(ctx: Context) -> None:
-        torch_round_trip(ctx, format_name)
-
-    run.__doc__ = doc
-    run.__name__ = f"torch_{format_name}"
-    scenario(area="save_load", requires=["torch"], timeout=600)(run)
-
-
 for _name, _doc in (
     ("state_dict", "``state_dict`` saved, loaded with ``weights_only=True`` into a fresh module."),
     ("checkpoint", "a training checkpoint (model and Adam state dicts), loaded with ``weights_only=True``."),
@@ -188,7 +182,7 @@ for _name, _doc in (
     ("torchscript_trace", "``torch.jit.trace`` + ``torch.jit.save`` / ``load``."),
     ("torch_export", "``torch.export.export`` + ``torch.export.save`` / ``load`` (torch >= 2.1)."),
 ):  # fmt: skip
-    _torch_scenario(_name, "Catches a change in round-tripping a torch module through " + _doc)
+    _register("torch", _name, "Catches a change in round-tripping a torch module through " + _doc)
 
 
 @scenario(area="save_load", requires=["torch"])
