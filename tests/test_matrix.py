@@ -337,3 +337,52 @@ def test_published_matrix_schema_is_current():
 
     published = json.loads((Path(matrix.__file__).parent / "schemas" / "matrix.schema.json").read_text())
     assert published == json.loads(json.dumps(matrix.matrix_schema()))
+
+
+def test_drift_section_with_waivers_file(tmp_path):
+    (tmp_path / "waivers.yaml").write_text(
+        "- {scenario: 'layer_init.*', reason: accepted, owner: ml-platform, expires: 2027-01-31}\n"
+    )
+    m = matrix.load(
+        write(
+            tmp_path,
+            """
+            drift:
+              tolerances: {"layer_init.*::*": {rtol: 1.0e-5, atol: 1.0e-6}}
+              waivers:
+                - {scenario: layer_init.keras_dense, record: kernel, reason: new RNG, owner: bob, expires: 2026-12-31}
+              waivers_file: waivers.yaml
+            environments:
+              - {name: a, packages: {torch: "2.5.1"}}
+            """,
+        )
+    )
+    assert m.drift.tolerances["layer_init.*::*"].rtol == 1e-5
+    assert [w.owner for w in m.drift.waivers] == ["bob", "ml-platform"]
+    assert str(m.drift.waivers[1].expires) == "2027-01-31"
+
+
+def test_waiver_without_owner_or_date_is_refused(tmp_path):
+    found = problems(
+        tmp_path,
+        """
+        drift:
+          waivers:
+            - {scenario: a.b, reason: why, expires: someday}
+        environments:
+          - {name: a, packages: {torch: "2.5.1"}}
+        """,
+    )
+    joined = "\n".join(found)
+    assert ":3: drift.waivers[0]: missing required key 'owner'" in joined
+    assert ":3: drift.waivers[0].expires:" in joined
+
+
+def test_bad_waivers_file_points_at_its_own_line(tmp_path):
+    (tmp_path / "waivers.yaml").write_text(
+        "- {scenario: a, reason: r, owner: o, expires: 2027-01-01}\n- {scenario: b}\n"
+    )
+    found = problems(
+        tmp_path, 'drift: {waivers_file: waivers.yaml}\nenvironments: [{name: a, packages: {torch: "2.5.1"}}]\n'
+    )
+    assert any(p.startswith(f"{(tmp_path / 'waivers.yaml').resolve()}:2: [1]") for p in found), found
