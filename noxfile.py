@@ -74,7 +74,7 @@ def _relay_session(name: str, venv_slug: str):
             "--env", name,
             "--matrix", MATRIX_FILE,
             "--run-id", RUN_ID,
-            "--venv-dir", str(ROOT / ".nox" / venv_slug),
+            "--venv-dir", str(session.env_dir.parent / venv_slug),  # the producer's venv, wherever --envdir puts it
             *session.posargs,
             external=True,
         )  # fmt: skip
