@@ -277,6 +277,7 @@ def _describe(entry: DriftEntry) -> str:
         return ", ".join(parts)
     if "max_abs_error" in m:
         tol = entry.tolerance
+        m = {k: (float(v) if isinstance(v, str) and v in ("inf", "nan") else v) for k, v in m.items()}
         return (
             f"{entry.verdict} tolerance: max abs {m['max_abs_error']:.3g}, max rel {m['max_rel_error']:.3g}, "
             f"max ULP {m.get('max_ulp', '?')}, {m['share_beyond']:.1%} beyond"
