@@ -163,8 +163,8 @@ def consume_environment(
     environ: Mapping[str, str] | None = None,
 ) -> EnvironmentResult:
     """Load every other environment's artifacts in ``env_name``; store the results in its results document."""
-    from harness.runner import REPO_ROOT, new_document, worker_environ
-    from harness.supervisor import Supervisor, WorkerSpec
+    from harness.runner import REPO_ROOT, new_document, worker_spec
+    from harness.supervisor import Supervisor
 
     env = matrix.environment(env_name)
     source = Path(source) if source else run_dir / ARTIFACTS_DIR
@@ -178,15 +178,16 @@ def consume_environment(
     outcomes: dict[str, ScenarioResult] = {}
     to_run = [c for c in cells if c.skip_reason is None]
     if to_run:
-        extra = {"COMPAT_RELAY_SOURCE": str(source.resolve()), "COMPAT_ENV_NAME": env.name}
-        spec = WorkerSpec(
-            python=str(prov.python),
-            env={**worker_environ(env, venv_dir, [REPO_ROOT], environ), **extra},
-            scratch=run_dir / "logs" / env.name / "relay",
-            log_path=run_dir / "logs" / env.name / "relay" / "worker.log",
-            preload=tuple(preload_modules(["keras|torch|tensorflow"], env.env, caps)),
-            seed=matrix.defaults.seed,
-            startup_timeout=matrix.defaults.startup_timeout,
+        spec = worker_spec(
+            matrix,
+            env,
+            prov.python,
+            venv_dir,
+            run_dir / "logs" / env.name / "relay",
+            preload_modules(["keras|torch|tensorflow"], env.env, caps),
+            pythonpath=[REPO_ROOT],
+            extra_env={"COMPAT_RELAY_SOURCE": str(source.resolve())},
+            environ=environ,
         )
         timeout = registry[CONSUME_ID].timeout or matrix.defaults.timeout
         ids = [c.cell_id for c in to_run]

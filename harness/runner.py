@@ -35,7 +35,7 @@ from harness.results import (
 from harness.scenario import Scenario
 from harness.supervisor import Supervisor, WorkerSpec
 
-__all__ = ["REPO_ROOT", "new_document", "run_environment", "worker_environ"]
+__all__ = ["REPO_ROOT", "new_document", "run_environment", "worker_environ", "worker_spec"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CPU_FLAGS_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
@@ -167,6 +167,32 @@ class _Recorder:
         write_result(self.path, self.doc)
 
 
+def worker_spec(
+    matrix: Matrix,
+    env: Environment,
+    python: Path,
+    venv_dir: Path,
+    scratch: Path,
+    preload: list[str],
+    *,
+    pythonpath: list[Path],
+    extra_env: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    scenario_packages: tuple[str, ...] = ("scenarios",),
+) -> WorkerSpec:
+    """How to start this environment's worker: one place for the main phase and the relay's consumer phase."""
+    return WorkerSpec(
+        python=str(python),
+        env={**worker_environ(env, venv_dir, pythonpath, environ), "COMPAT_ENV_NAME": env.name, **extra_env},
+        scratch=scratch,
+        log_path=scratch / "worker.log",
+        scenario_packages=scenario_packages,
+        preload=tuple(preload),
+        seed=matrix.defaults.seed,
+        startup_timeout=matrix.defaults.startup_timeout,
+    )
+
+
 def _find_flaky(
     doc: EnvironmentResult, spec: WorkerSpec, supervisor: Supervisor, ids: list[str], repeat: int
 ) -> list[str]:
@@ -236,19 +262,17 @@ def run_environment(
     if to_run:
         requirements = [req for sid in to_run for req in registry[sid].requires]
         pythonpath = [REPO_ROOT, *extra_pythonpath]
-        spec = WorkerSpec(
-            python=str(prov.python),
-            env={
-                **worker_environ(env, venv_dir, pythonpath, environ),
-                "COMPAT_ENV_NAME": env.name,
-                "COMPAT_ARTIFACTS_DIR": str((run_dir / "artifacts" / env.name).resolve()),
-            },
-            scratch=scratch,
-            log_path=scratch / "worker.log",
+        spec = worker_spec(
+            matrix,
+            env,
+            prov.python,
+            venv_dir,
+            scratch,
+            preload_modules(requirements, env.env, caps),
+            pythonpath=pythonpath,
+            extra_env={"COMPAT_ARTIFACTS_DIR": str((run_dir / "artifacts" / env.name).resolve())},
+            environ=environ,
             scenario_packages=scenario_packages,
-            preload=tuple(preload_modules(requirements, env.env, caps)),
-            seed=matrix.defaults.seed,
-            startup_timeout=matrix.defaults.startup_timeout,
         )
         areas = {sid: registry[sid].area for sid in to_run}
         supervisor = Supervisor(spec, {sid: matrix.timeouts[sid] for sid in to_run}, areas, recorder.add_raw)
