@@ -39,25 +39,26 @@ except MatrixError as error:
     sys.exit(2)
 
 
-def _environment_session(name: str):
-    def run_environment(session: nox.Session) -> None:
+def _harness_session(command: str, name: str, venv_slug: str, doc: str):
+    """A session that runs ``python -m harness <command>`` for one environment, in that environment's venv."""
+
+    def run(session: nox.Session) -> None:
+        # The environment session's own venv, or (for its relay consumer) the producer's, wherever --envdir puts it.
+        venv = session.virtualenv.location if command == "run" else str(session.env_dir.parent / venv_slug)
         session.run(
-            sys.executable, "-m", "harness", "run",
-            "--env", name,
-            "--matrix", MATRIX_FILE,
-            "--run-id", RUN_ID,
-            "--venv-dir", session.virtualenv.location,
+            sys.executable, "-m", "harness", command,
+            "--env", name, "--matrix", MATRIX_FILE, "--run-id", RUN_ID, "--venv-dir", venv,
             *session.posargs,
             external=True,
         )  # fmt: skip
 
-    run_environment.__doc__ = f"Provision {name} and run the selected scenarios in it."
-    return run_environment
+    run.__doc__ = doc
+    return run
 
 
 for _env in MATRIX.environments.values():
     nox.session(
-        _environment_session(_env.name),
+        _harness_session("run", _env.name, _env.venv_slug, f"Provision {_env.name} and run the selected scenarios."),
         name=_env.name,
         python=_env.python,
         venv_backend="uv",
@@ -66,28 +67,13 @@ for _env in MATRIX.environments.values():
         reuse_venv=True,
     )
 
-
-def _relay_session(name: str, venv_slug: str):
-    def relay_consumer(session: nox.Session) -> None:
-        session.run(
-            sys.executable, "-m", "harness", "relay",
-            "--env", name,
-            "--matrix", MATRIX_FILE,
-            "--run-id", RUN_ID,
-            "--venv-dir", str(session.env_dir.parent / venv_slug),  # the producer's venv, wherever --envdir puts it
-            *session.posargs,
-            external=True,
-        )  # fmt: skip
-
-    relay_consumer.__doc__ = f"Relay consumer: {name} loads the artifacts every environment produced in this run."
-    return relay_consumer
-
-
 # Consumers run after every producer (requires=); `nox -s relay-<env> --no-dependencies` consumes whatever
 # artifacts the run folder already holds.
 for _env in MATRIX.environments.values():
     nox.session(
-        _relay_session(_env.name, _env.venv_slug),
+        _harness_session(
+            "relay", _env.name, _env.venv_slug, f"Relay consumer: {_env.name} loads every producer's artifacts."
+        ),
         name=f"relay-{_env.name}",
         venv_backend="none",
         tags=["relay", *_env.frameworks],
