@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness import matrix as matrix_mod  # noqa: E402
-from harness import scenario as scenario_mod  # noqa: E402
+from harness.worker import scenario as scenario_mod  # noqa: E402
 from harness.provision import provision  # noqa: E402
 from harness.requirements import capabilities, preload_modules, unmet  # noqa: E402
 from harness.runner import worker_environ  # noqa: E402
@@ -34,8 +34,8 @@ from harness.supervisor import Supervisor, WorkerSpec  # noqa: E402
 BARE = """
 for name in {preload!r}:
     __import__(name)
-from harness import determinism
-from harness.scenario import Context, discover
+from harness.worker import determinism
+from harness.worker.scenario import Context, discover
 registry = discover(["scenarios"])
 for sid in {ids!r}:
     if {seeded!r}:

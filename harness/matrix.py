@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.errors import MatrixError
 from harness.results import InstallOptions
-from harness.scenario import Scenario
+from harness.worker.scenario import Scenario
 
 __all__ = ["Environment", "Matrix", "load", "matrix_schema", "restrict", "shard"]
 

@@ -24,7 +24,7 @@ from harness.matrix import Matrix
 from harness.provision import provision
 from harness.requirements import capabilities, preload_modules
 from harness.results import EnvironmentResult, RelayResult, ScenarioResult, read_result, write_result
-from harness.scenario import Scenario
+from harness.worker.scenario import Scenario
 
 __all__ = ["ARTIFACTS_DIR", "Manifest", "Planned", "consume_environment", "load_manifests", "plan_cells"]
 

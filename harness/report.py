@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import write_text_atomic
+from harness.worker.atomic import write_text_atomic
 from harness.drift import DriftEntry
 from harness.errors import ResultsError
 from harness.gonogo import Verdict

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.atomic import write_atomic, write_json_atomic
+from harness.worker.atomic import write_atomic, write_json_atomic
 from harness.errors import ResultsError
 
 __all__ = [

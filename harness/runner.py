@@ -32,7 +32,7 @@ from harness.results import (
     now_iso,
     write_result,
 )
-from harness.scenario import Scenario
+from harness.worker.scenario import Scenario
 from harness.supervisor import Supervisor, WorkerSpec
 
 __all__ = ["REPO_ROOT", "new_document", "run_environment", "worker_environ", "worker_spec"]

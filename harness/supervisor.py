@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import write_json_atomic
-from harness.worker import read_tail
+from harness.worker.atomic import write_json_atomic
+from harness.worker.loop import read_tail
 
 __all__ = ["Supervisor", "SupervisorStats", "WorkerSpec"]
 

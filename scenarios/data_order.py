@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.checks import batch_sizes, permutation
-from harness.scenario import Context, scenario
+from harness.worker.checks import batch_sizes, permutation
+from harness.worker.scenario import Context, scenario
 from scenarios._frameworks import keras, keras_identity, to_numpy
 
 N = 20

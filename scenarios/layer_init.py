@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.checks import constant, normal_moments, orthogonal, uniform_bound
-from harness.scenario import Context, scenario
+from harness.worker.checks import constant, normal_moments, orthogonal, uniform_bound
+from harness.worker.scenario import Context, scenario
 from scenarios._frameworks import keras, keras_identity, to_numpy
 
 FAN_IN, UNITS = 32, 64

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.checks import allclose
-from harness.scenario import Context, scenario
+from harness.worker.checks import allclose
+from harness.worker.scenario import Context, scenario
 from scenarios._frameworks import keras, keras_identity, to_numpy
 from scenarios._references import (
     binary_crossentropy_logits,

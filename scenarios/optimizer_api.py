@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.checks import allclose
-from harness.scenario import Context, scenario
+from harness.worker.checks import allclose
+from harness.worker.scenario import Context, scenario
 from scenarios._frameworks import is_keras3, keras, keras_identity, to_numpy
 from scenarios._references import GRADIENTS, INITIAL, match_rule, run_rule
 

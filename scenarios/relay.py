@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.atomic import write_json_atomic
-from harness.scenario import Context, scenario
+from harness.worker.atomic import write_json_atomic
+from harness.worker.scenario import Context, scenario
 from scenarios import _keras_io, _torch_io
 from scenarios._frameworks import keras, keras_identity
 from scenarios.save_load import _first_line, keras_load

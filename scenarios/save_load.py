@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.checks import allclose
-from harness.scenario import Context, scenario
+from harness.worker.checks import allclose
+from harness.worker.scenario import Context, scenario
 from scenarios import _keras_io, _torch_io
 from scenarios._frameworks import keras, keras_identity
 

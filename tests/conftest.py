@@ -12,7 +12,7 @@ RESOURCES = Path(__file__).resolve().parent / "resources"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from harness import scenario as scenario_mod  # noqa: E402
+from harness.worker import scenario as scenario_mod  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

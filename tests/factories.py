@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import records, results
+from harness import results
+from harness.worker import records
 from harness.results import (
     DeclaredEnvironment,
     EnvironmentInfo,

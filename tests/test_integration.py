@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix, results, scenario
+from harness import matrix, results
+from harness.worker import scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration

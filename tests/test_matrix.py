@@ -9,7 +9,7 @@ import pytest
 
 from harness import matrix
 from harness.errors import MatrixError
-from harness.scenario import Scenario
+from harness.worker.scenario import Scenario
 
 
 def _registry(*ids: str) -> dict[str, Scenario]:
@@ -313,7 +313,7 @@ def test_unknown_environment_lookup(tmp_path):
 
 
 def test_default_matrix_is_valid_and_covers_the_brief():
-    from harness import scenario
+    from harness.worker import scenario
 
     m = matrix.load(Path(__file__).resolve().parent.parent / "matrix.yaml", scenario.discover())
     pins = {name: env.packages for name, env in m.environments.items()}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import matrix, results, scenario
+from harness import matrix, results
+from harness.worker import scenario
 from harness.runner import run_environment
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-from harness import checks, records, scenario
-from harness.scenario import Context
+from harness.worker import checks, records, scenario
+from harness.worker.scenario import Context
 
 
 def test_decorator_registers_metadata_only():

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness import scenario as scenario_mod
+from harness.worker import scenario as scenario_mod
 from harness.supervisor import Supervisor, WorkerSpec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from harness.scenario import Context, scenario, skip
+from harness.worker.scenario import Context, scenario, skip
 
 
 @scenario(area="fault")

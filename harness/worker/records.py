@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from harness.scenario import jsonable
+from harness.worker.scenario import jsonable
 
 __all__ = ["INLINE_LIMIT", "summarize"]
 

@@ -28,10 +28,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness import determinism
-from harness.atomic import write_atomic
-from harness.records import summarize
-from harness.scenario import Context, Failed, Scenario, Skipped, discover, jsonable, split_id
+from harness.worker import determinism
+from harness.worker.atomic import write_atomic
+from harness.worker.records import summarize
+from harness.worker.scenario import Context, Failed, Scenario, Skipped, discover, jsonable, split_id
 
 __all__ = ["main", "run_scenario"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.scenario import Context
+from harness.worker.scenario import Context
 
 __all__ = [
     "allclose",
