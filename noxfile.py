@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from harness import matrix as matrix_mod  # noqa: E402
-from harness.worker import scenario as scenario_mod  # noqa: E402
 from harness.errors import MatrixError  # noqa: E402
 from harness.results import new_run_id  # noqa: E402
+from harness.worker import scenario as scenario_mod  # noqa: E402
 
 nox.options.reuse_venv = "yes"
 # Environments are independent: run as many at once as there are cores (report, tests and lint run alone).

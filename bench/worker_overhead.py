@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness import matrix as matrix_mod  # noqa: E402
-from harness.worker import scenario as scenario_mod  # noqa: E402
 from harness.provision import provision  # noqa: E402
 from harness.requirements import capabilities, preload_modules, unmet  # noqa: E402
 from harness.runner import worker_environ  # noqa: E402
 from harness.supervisor import Supervisor, WorkerSpec  # noqa: E402
+from harness.worker import scenario as scenario_mod  # noqa: E402
 
 BARE = """
 for name in {preload!r}:

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import matrix as matrix_mod
-from harness.worker import scenario as scenario_mod
 from harness.errors import HarnessError
 from harness.results import new_run_id, results_schema
+from harness.worker import scenario as scenario_mod
 
 __all__ = ["main"]
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.worker.atomic import write_text_atomic
 from harness.drift import DriftEntry
 from harness.errors import ResultsError
 from harness.gonogo import Verdict
 from harness.results import EnvironmentResult, RelayResult, now_iso
+from harness.worker.atomic import write_text_atomic
 
 __all__ = [
     "latest_run",

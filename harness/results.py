@@ -17,8 +17,8 @@ from typing import Any, Literal
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.worker.atomic import write_atomic, write_json_atomic
 from harness.errors import ResultsError
+from harness.worker.atomic import write_atomic, write_json_atomic
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -32,8 +32,8 @@ from harness.results import (
     now_iso,
     write_result,
 )
-from harness.worker.scenario import Scenario
 from harness.supervisor import Supervisor, WorkerSpec
+from harness.worker.scenario import Scenario
 
 __all__ = ["REPO_ROOT", "new_document", "run_environment", "worker_environ", "worker_spec"]
 

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from harness import results
-from harness.worker import records
 from harness.results import (
     DeclaredEnvironment,
     EnvironmentInfo,
@@ -18,6 +17,7 @@ from harness.results import (
     ResolvedEnvironment,
     ScenarioResult,
 )
+from harness.worker import records
 
 
 def cell(scenario: str, status: str = "pass", message: str = "", **values: Any) -> tuple[ScenarioResult, dict]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from harness import matrix, results
-from harness.worker import scenario
 from harness.runner import run_environment
+from harness.worker import scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "tests" / "resources"

@@ -6,8 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from harness.worker import scenario as scenario_mod
 from harness.supervisor import Supervisor, WorkerSpec
+from harness.worker import scenario as scenario_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "tests" / "resources"
