@@ -335,7 +335,7 @@ def test_default_matrix_is_valid_and_covers_the_brief():
 def test_published_matrix_schema_is_current():
     import json
 
-    published = json.loads((Path(matrix.__file__).parent / "schemas" / "matrix.schema.json").read_text())
+    published = json.loads((Path(matrix.__file__).parent.parent / "schemas" / "matrix.schema.json").read_text())
     assert published == json.loads(json.dumps(matrix.matrix_schema()))
 
 

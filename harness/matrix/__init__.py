@@ -1,0 +1,51 @@
+"""matrix.yaml, parsed strictly into concrete environments, a scenario selection and upgrade paths.
+
+The package's modules, in the order a file goes through them:
+
+* ``located``: YAML composed so every key keeps its line;
+* ``model``: the pydantic specs (the file's keys, and the published JSON Schema) and the ``Environment`` and
+  ``Matrix`` the rest of the harness receives;
+* ``checks``: the rules about one environment no schema can say (exact pins, safe names, variables);
+* ``expand``: explicit environments, and ``generate:`` blocks expanded (axes, ``exclude``, ``include``);
+* ``selection``: the scenario selection, command-line subsets and CI shards;
+* ``parse``: ``load``, which runs the steps above and raises every problem at once;
+
+Callers import from ``harness.matrix`` only; the module split is an internal arrangement.
+"""
+
+from __future__ import annotations
+
+from harness.matrix.model import (
+    Defaults,
+    DriftSpec,
+    Environment,
+    EnvironmentSpec,
+    GeneratorSpec,
+    Matrix,
+    MatrixSpec,
+    ScenarioSelection,
+    ToleranceSpec,
+    WaiverSpec,
+    matrix_schema,
+    venv_slug,
+)
+from harness.matrix.parse import load
+from harness.matrix.selection import restrict, shard
+
+__all__ = [
+    "Defaults",
+    "DriftSpec",
+    "Environment",
+    "EnvironmentSpec",
+    "GeneratorSpec",
+    "Matrix",
+    "MatrixSpec",
+    "ScenarioSelection",
+    "ToleranceSpec",
+    "WaiverSpec",
+    "load",
+    "matrix_schema",
+    "restrict",
+    "shard",
+    "venv_slug",
+]

@@ -1,0 +1,195 @@
+"""The shapes of matrix.yaml: pydantic specs (what the file may say) and the concrete Environment and Matrix.
+
+The specs are the one definition of the file's keys: they validate it and generate the published JSON Schema. The
+dataclasses are what the rest of the harness receives after parsing, with every default applied.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.errors import MatrixError
+from harness.results import InstallOptions
+
+__all__ = [
+    "Defaults",
+    "DriftSpec",
+    "Environment",
+    "EnvironmentSpec",
+    "GeneratorSpec",
+    "Matrix",
+    "MatrixSpec",
+    "ScenarioSelection",
+    "ToleranceSpec",
+    "WaiverSpec",
+    "matrix_schema",
+    "venv_slug",
+]
+
+EnvValue = Any  # str or int; checked by checks.check_env_block so a YAML boolean gets a clear message
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Defaults(_Spec):
+    python: str = "3.11"
+    timeout: float = Field(default=300.0, gt=0, description="Seconds one scenario may run before it is a timeout.")
+    startup_timeout: float = Field(default=600.0, gt=0, description="Seconds the worker may take to import frameworks.")
+    seed: int = 1337
+
+
+class ScenarioSelection(_Spec):
+    areas: list[str] = Field(default_factory=list, description="Areas to run; empty means all.")
+    ids: list[str] = Field(default_factory=list, description="Scenario ids or globs to run; empty means all.")
+    exclude: list[str] = Field(default_factory=list, description="Scenario ids or globs to leave out.")
+    timeouts: dict[str, float] = Field(default_factory=dict, description="Scenario id or glob -> seconds.")
+
+    @field_validator("timeouts")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, seconds in value.items():
+            if seconds <= 0:
+                raise ValueError(f"timeout for {key!r} must be positive, got {seconds}")
+        return value
+
+
+class EnvironmentSpec(_Spec):
+    name: str
+    python: str | None = None
+    packages: dict[str, str] = Field(description="Distribution name -> exact version, or 'latest'.")
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    install: InstallOptions = Field(default_factory=InstallOptions)
+    no_deps: list[str] = Field(
+        default_factory=list, description="Packages installed after the others without their dependencies."
+    )
+    tags: list[str] = Field(default_factory=list)
+
+
+class Axes(_Spec):
+    packages: dict[str, list[str]] = Field(default_factory=dict)
+    env: dict[str, list[EnvValue]] = Field(default_factory=dict)
+
+
+class GeneratorSpec(_Spec):
+    name: str | None = Field(default=None, description="Name template, e.g. 'tf{tensorflow-cpu}-keras{keras}'.")
+    python: str | None = None
+    packages: dict[str, str] = Field(default_factory=dict, description="Pins shared by every generated env.")
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    install: InstallOptions = Field(default_factory=InstallOptions)
+    no_deps: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    axes: Axes
+    include: list[dict[str, EnvValue]] = Field(default_factory=list)
+    exclude: list[dict[str, EnvValue]] = Field(default_factory=list)
+
+
+class ToleranceSpec(_Spec):
+    rtol: float = Field(ge=0)
+    atol: float = Field(ge=0)
+
+
+class WaiverSpec(_Spec):
+    """An accepted difference: which scenario/record (globs), for which candidates, why, whose, until when."""
+
+    scenario: str
+    record: str = "*"
+    candidate: str = "*"
+    reason: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    expires: datetime.date
+
+
+class DriftSpec(_Spec):
+    tolerances: dict[str, ToleranceSpec] = Field(
+        default_factory=dict, description="'<scenario-id glob>::<record glob>' -> {rtol, atol}; first match wins."
+    )
+    waivers: list[WaiverSpec] = Field(default_factory=list)
+    waivers_file: str | None = Field(
+        default=None, description="A YAML file (relative to matrix.yaml) with more waivers."
+    )
+
+
+class MatrixSpec(_Spec):
+    version: Literal[1] = 1
+    defaults: Defaults = Field(default_factory=lambda: Defaults())
+    baseline: str | None = None
+    scenarios: ScenarioSelection = Field(default_factory=ScenarioSelection)
+    environments: list[EnvironmentSpec] = Field(default_factory=list)
+    generate: list[GeneratorSpec] = Field(default_factory=list)
+    drift: DriftSpec = Field(default_factory=lambda: DriftSpec())
+
+
+def matrix_schema() -> dict[str, Any]:
+    """The JSON Schema of matrix.yaml, generated from the models (published in ``harness/schemas``)."""
+    schema = MatrixSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "compat-matrix/matrix.schema.json"
+    return schema
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One concrete environment: what to install, with which variables, and where it was declared."""
+
+    name: str
+    python: str
+    packages: dict[str, str]
+    env: dict[str, str] = field(default_factory=dict)
+    install: InstallOptions = field(default_factory=InstallOptions)
+    no_deps: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    line: int = 0
+
+    @property
+    def venv_slug(self) -> str:
+        """The folder name nox gives this environment's venv under ``.nox/`` (its own normalization rule)."""
+        return venv_slug(self.name)
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        """Framework tags derived from the packages (what ``nox -t`` selects on)."""
+        names = set(self.packages)
+        found = []
+        if any(n.startswith("tensorflow") for n in names):
+            found.append("tensorflow")
+        if "keras" in names or "tf-keras" in names or "tensorflow" in found:
+            found.append("keras")
+        if "torch" in names:
+            found.append("torch")
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The parsed matrix: environments in declaration order, the baseline and the selected scenario ids."""
+
+    path: Path
+    environments: dict[str, Environment]
+    baseline: str | None
+    defaults: Defaults
+    selection: ScenarioSelection
+    scenario_ids: tuple[str, ...] = ()
+    timeouts: dict[str, float] = field(default_factory=dict)
+    drift: DriftSpec = field(default_factory=lambda: DriftSpec())
+    sha256: str = ""
+
+    def environment(self, name: str) -> Environment:
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(self.environments) or "none"
+            raise MatrixError([f"{self.path}: unknown environment {name!r} (known: {known})"]) from None
+
+
+def venv_slug(name: str) -> str:
+    """Nox's venv folder name for a session: lowercase, runs of anything but word characters become one '-'."""
+    slug = re.sub(r"[^\w\s-]", "-", name).strip().lower()
+    return re.sub(r"[-\s]+", "-", slug).strip("-")

@@ -1,0 +1,147 @@
+"""matrix.yaml, parsed strictly into a ``Matrix``: every problem found, each as ``file:line: key: what``.
+
+Parsing is three steps, each pure: YAML is composed into nodes so every key keeps its line; the data is validated
+by the pydantic specs (unknown keys, wrong types); then the rules no schema can say are checked. All problems are
+raised together as one ``MatrixError`` before anything is provisioned, so a user fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.errors import MatrixError
+from harness.matrix.checks import short
+from harness.matrix.expand import explicit_environment, generated_environments
+from harness.matrix.located import Located, compose
+from harness.matrix.model import DriftSpec, Environment, Matrix, MatrixSpec, WaiverSpec
+from harness.matrix.selection import select_scenarios
+from harness.worker.scenario import Scenario
+
+__all__ = ["load"]
+
+_EXTRA_HINT = {
+    "pakages": "packages",
+    "package": "packages",
+    "environment": "environments",
+    "envs": "environments",
+}
+
+
+def _report_validation(error: ValidationError, located: Located) -> None:
+    """pydantic's errors in the file's own words: the key path, a hint for likely typos, YAML's number trap."""
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        if item["type"] == "extra_forbidden":
+            hint = _EXTRA_HINT.get(str(loc[-1]))
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
+            located.problem(loc, f"unknown key{suggestion}")
+        elif item["type"] == "missing":
+            located.problem(loc[:-1], f"missing required key {loc[-1]!r}")
+        elif item["type"] == "string_type" and isinstance(item.get("input"), int | float):
+            located.problem(loc, f'quote this value: YAML read {item["input"]!r} as a number (write "{item["input"]}")')
+        else:
+            located.problem(loc, f"{item['msg']} (got {short(item.get('input'))})")
+
+
+def _validate(path: Path, data: Any, located: Located) -> MatrixSpec:
+    if located.problems:
+        raise MatrixError(located.problems)
+    if not isinstance(data, dict):
+        raise MatrixError([f"{path}:1: (top level): must be a mapping with 'environments' and/or 'generate'"])
+    try:
+        return MatrixSpec.model_validate(data)
+    except ValidationError as exc:
+        _report_validation(exc, located)
+        raise MatrixError(located.problems) from None
+
+
+def _environments(spec: MatrixSpec, located: Located) -> list[Environment]:
+    envs = [explicit_environment(e, i, spec.defaults, located) for i, e in enumerate(spec.environments)]
+    for i, gen in enumerate(spec.generate):
+        envs.extend(generated_environments(gen, i, spec.defaults, located))
+    if not envs:
+        located.problem((), "the matrix declares no environment")
+    return envs
+
+
+def _by_name(envs: list[Environment], located: Located) -> dict[str, Environment]:
+    """Environments by name; a repeated name, or two names sharing one ``.nox/`` folder, is a problem."""
+    path = located.path
+    by_name: dict[str, Environment] = {}
+    for env in envs:
+        if env.name in by_name:
+            located.problems.append(
+                f"{path}:{env.line}: name: duplicate environment name {env.name!r} "
+                f"(first defined at line {by_name[env.name].line})"
+            )
+        by_name.setdefault(env.name, env)
+    by_slug: dict[str, Environment] = {}
+    for env in by_name.values():
+        other = by_slug.setdefault(env.venv_slug, env)
+        if other is not env:
+            located.problems.append(
+                f"{path}:{env.line}: name: environment name {env.name!r} shares the venv folder "
+                f".nox/{env.venv_slug} with {other.name!r} (line {other.line}); rename one"
+            )
+    return by_name
+
+
+def _load_waivers_file(path: Path, drift: DriftSpec, located: Located) -> DriftSpec:
+    """Merge the waivers of ``drift.waivers_file`` (a YAML list, validated like the inline ones)."""
+    if not drift.waivers_file:
+        return drift
+    waivers_path = (path.parent / drift.waivers_file).resolve()
+    try:
+        data, where = compose(waivers_path, waivers_path.read_text())
+    except OSError as exc:
+        located.problem(("drift", "waivers_file"), f"cannot read {waivers_path} ({exc.strerror})")
+        return drift
+    if not isinstance(data, list):
+        located.problems.append(f"{waivers_path}:1: (top level): must be a list of waivers")
+        return drift
+    extra = []
+    for i, item in enumerate(data):
+        try:
+            extra.append(WaiverSpec.model_validate(item))
+        except ValidationError as exc:
+            for error in exc.errors():
+                where.problem((i, *error["loc"]), error["msg"])
+    located.problems.extend(where.problems)
+    return drift.model_copy(update={"waivers": [*drift.waivers, *extra]})
+
+
+def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Matrix:
+    """Parse ``path`` strictly; with ``registry``, also resolve and check the scenario selection."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise MatrixError([f"{path}: cannot read matrix file ({exc.strerror})"]) from None
+    data, located = compose(path, text)
+    spec = _validate(path, data, located)
+    by_name = _by_name(_environments(spec, located), located)
+    if spec.baseline is not None and spec.baseline not in by_name:
+        located.problem(("baseline",), f"baseline {spec.baseline!r} is not an environment of this matrix")
+    scenario_ids: tuple[str, ...] = ()
+    timeouts: dict[str, float] = {}
+    if registry is not None:
+        scenario_ids, timeouts = select_scenarios(spec, registry, located)
+    drift = _load_waivers_file(path, spec.drift, located)
+    if located.problems:
+        raise MatrixError(located.problems)
+    return Matrix(
+        path=path,
+        environments=by_name,
+        baseline=spec.baseline,
+        defaults=spec.defaults,
+        selection=spec.scenarios,
+        scenario_ids=scenario_ids,
+        timeouts=timeouts,
+        drift=drift,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
