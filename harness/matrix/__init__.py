@@ -8,7 +8,8 @@ The package's modules, in the order a file goes through them:
 * ``checks``: the rules about one environment no schema can say (exact pins, safe names, variables);
 * ``expand``: explicit environments, and ``generate:`` blocks expanded (axes, ``exclude``, ``include``);
 * ``selection``: the scenario selection, command-line subsets and CI shards;
-* ``parse``: ``load``, which runs the steps above and raises every problem at once;
+* ``upgrades``: framework lines and the upgrade paths verdicts judge (declared, or derived within a line);
+* ``parse``: ``load``, which runs the steps above and raises every problem at once.
 
 Callers import from ``harness.matrix`` only; the module split is an internal arrangement.
 """
@@ -25,12 +26,15 @@ from harness.matrix.model import (
     MatrixSpec,
     ScenarioSelection,
     ToleranceSpec,
+    UpgradeChainSpec,
+    UpgradePairSpec,
     WaiverSpec,
     matrix_schema,
     venv_slug,
 )
 from harness.matrix.parse import load
 from harness.matrix.selection import restrict, shard
+from harness.matrix.upgrades import UpgradePath, comparable, framework_line, upgrade_paths
 
 __all__ = [
     "Defaults",
@@ -42,10 +46,16 @@ __all__ = [
     "MatrixSpec",
     "ScenarioSelection",
     "ToleranceSpec",
+    "UpgradeChainSpec",
+    "UpgradePairSpec",
+    "UpgradePath",
     "WaiverSpec",
+    "comparable",
+    "framework_line",
     "load",
     "matrix_schema",
     "restrict",
     "shard",
+    "upgrade_paths",
     "venv_slug",
 ]

@@ -10,9 +10,9 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from harness.errors import MatrixError
 from harness.results import InstallOptions
@@ -27,8 +27,11 @@ __all__ = [
     "MatrixSpec",
     "ScenarioSelection",
     "ToleranceSpec",
+    "UpgradeChainSpec",
+    "UpgradePairSpec",
     "WaiverSpec",
     "matrix_schema",
+    "tensorflow_package",
     "venv_slug",
 ]
 
@@ -117,10 +120,52 @@ class DriftSpec(_Spec):
     )
 
 
+class UpgradePairSpec(_Spec):
+    """One upgrade path: from the environment a user runs now to the candidate they consider."""
+
+    from_: str = Field(alias="from", description="The environment a user runs now.")
+    to: str = Field(description="The candidate environment.")
+
+
+class UpgradeChainSpec(_Spec):
+    """Consecutive upgrade paths written once: ``[A, B, C]`` means A -> B and B -> C."""
+
+    chain: list[str] = Field(min_length=2, description="Environments from oldest to newest.")
+
+
+#: The forms of an ``upgrades:`` item, as pydantic names them in an error's location (the file has no such key).
+UPGRADE_FORMS = ("pair", "chain")
+
+
+def _upgrade_form(value: Any) -> str | None:
+    """Which form an item is, decided by its keys, so an error speaks of that form only."""
+    if not isinstance(value, dict):
+        return None
+    return "chain" if "chain" in value else "pair"
+
+
+UpgradeSpec = Annotated[
+    Annotated[UpgradePairSpec, Tag("pair")] | Annotated[UpgradeChainSpec, Tag("chain")],
+    Discriminator(
+        _upgrade_form,
+        custom_error_type="upgrade_form",
+        custom_error_message="an upgrade path is {from: A, to: B} or {chain: [A, B, C]}",
+    ),
+]
+
+
 class MatrixSpec(_Spec):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=lambda: Defaults())
-    baseline: str | None = None
+    baseline: str | None = Field(
+        default=None,
+        description="The environment reports centre on. It does not decide which pairs are judged: see 'upgrades'.",
+    )
+    upgrades: list[UpgradeSpec] = Field(
+        default_factory=list,
+        description="The upgrade paths verdicts judge, {from: A, to: B} or {chain: [A, B, C]}; when absent, every "
+        "older -> newer pair of environments within one framework line.",
+    )
     scenarios: ScenarioSelection = Field(default_factory=ScenarioSelection)
     environments: list[EnvironmentSpec] = Field(default_factory=list)
     generate: list[GeneratorSpec] = Field(default_factory=list)
@@ -158,7 +203,7 @@ class Environment:
         """Framework tags derived from the packages (what ``nox -t`` selects on)."""
         names = set(self.packages)
         found = []
-        if any(n.startswith("tensorflow") for n in names):
+        if tensorflow_package(self.packages) is not None:
             found.append("tensorflow")
         if "keras" in names or "tf-keras" in names or "tensorflow" in found:
             found.append("keras")
@@ -169,7 +214,11 @@ class Environment:
 
 @dataclass(frozen=True)
 class Matrix:
-    """The parsed matrix: environments in declaration order, the baseline and the selected scenario ids."""
+    """The parsed matrix: environments in declaration order, the baseline and the selected scenario ids.
+
+    ``baseline`` is the environment reports centre on; ``upgrades`` the declared (from, to) paths, chains
+    expanded, empty when the file declares none (``harness.matrix.upgrade_paths`` then derives them).
+    """
 
     path: Path
     environments: dict[str, Environment]
@@ -180,6 +229,7 @@ class Matrix:
     timeouts: dict[str, float] = field(default_factory=dict)
     drift: DriftSpec = field(default_factory=lambda: DriftSpec())
     sha256: str = ""
+    upgrades: tuple[tuple[str, str], ...] = ()
 
     def environment(self, name: str) -> Environment:
         try:
@@ -193,3 +243,16 @@ def venv_slug(name: str) -> str:
     """Nox's venv folder name for a session: lowercase, runs of anything but word characters become one '-'."""
     slug = re.sub(r"[^\w\s-]", "-", name).strip().lower()
     return re.sub(r"[-\s]+", "-", slug).strip("-")
+
+
+#: The TensorFlow builds on PyPI, preferred over other ``tensorflow*`` packages (tensorflow-probability...) when
+#: telling which package is the framework.
+_TENSORFLOW_BUILDS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos", "tensorflow-intel")
+
+
+def tensorflow_package(packages: dict[str, str]) -> str | None:
+    """The package that brings TensorFlow (any ``tensorflow*``, a known build first), or None without one."""
+    for name in _TENSORFLOW_BUILDS:
+        if name in packages:
+            return name
+    return next((name for name in packages if name.startswith("tensorflow")), None)

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 from harness.errors import MatrixError
 from harness.matrix.checks import short
 from harness.matrix.expand import explicit_environment, generated_environments
-from harness.matrix.located import Located, compose
-from harness.matrix.model import DriftSpec, Environment, Matrix, MatrixSpec, WaiverSpec
+from harness.matrix.located import Loc, Located, compose
+from harness.matrix.model import UPGRADE_FORMS, DriftSpec, Environment, Matrix, MatrixSpec, WaiverSpec
 from harness.matrix.selection import select_scenarios
+from harness.matrix.upgrades import declared_paths
 from harness.worker.scenario import Scenario
 
 __all__ = ["load"]
@@ -32,10 +33,17 @@ _EXTRA_HINT = {
 }
 
 
+def _file_loc(loc: Loc) -> Loc:
+    """pydantic's location of an error as a path in the file: the form of an ``upgrades`` item is not a key."""
+    if len(loc) > 2 and loc[0] == "upgrades" and loc[2] in UPGRADE_FORMS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
 def _report_validation(error: ValidationError, located: Located) -> None:
     """pydantic's errors in the file's own words: the key path, a hint for likely typos, YAML's number trap."""
     for item in error.errors():
-        loc = tuple(item["loc"])
+        loc = _file_loc(tuple(item["loc"]))
         if item["type"] == "extra_forbidden":
             hint = _EXTRA_HINT.get(str(loc[-1]))
             suggestion = f"; did you mean {hint!r}?" if hint else ""
@@ -127,6 +135,7 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
     by_name = _by_name(_environments(spec, located), located)
     if spec.baseline is not None and spec.baseline not in by_name:
         located.problem(("baseline",), f"baseline {spec.baseline!r} is not an environment of this matrix")
+    upgrades = declared_paths(spec.upgrades, by_name, located)
     scenario_ids: tuple[str, ...] = ()
     timeouts: dict[str, float] = {}
     if registry is not None:
@@ -144,4 +153,5 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
         timeouts=timeouts,
         drift=drift,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
+        upgrades=upgrades,
     )
