@@ -1,4 +1,4 @@
-"""matrix.yaml parsing: every error path names file, line and key; axes expand into stable names."""
+"""matrix.yaml parsing: every error path names file, line and key. Also the helpers the test_matrix_* files share."""
 
 from __future__ import annotations
 
@@ -82,35 +82,6 @@ def test_unknown_top_level_key(tmp_path):
     assert found == [f"{tmp_path / 'matrix.yaml'}:1: environment: unknown key; did you mean 'environments'?"]
 
 
-@pytest.mark.parametrize(
-    ("version", "fragment"),
-    [
-        ('">=2.15"', "bad version '>=2.15'"),
-        ('"2.15.*"', "bad version '2.15.*'"),
-        ('"two"', "bad version 'two'"),
-        ("2.16", "quote this value"),
-        ('"--index-url https://x"', "looks like an installer option"),
-    ],
-)
-def test_bad_versions(tmp_path, version, fragment):
-    found = problems(tmp_path, f"environments:\n  - name: a\n    packages:\n      torch: {version}\n")
-    assert len(found) == 1
-    assert found[0].startswith(f"{tmp_path / 'matrix.yaml'}:4: environments[0].packages.torch: ")
-    assert fragment in found[0]
-
-
-def test_exact_pin_with_double_equals_is_accepted(tmp_path):
-    m = matrix.load(write(tmp_path, 'environments:\n  - {name: a, packages: {torch: "==2.5.1"}}\n'))
-    assert m.environment("a").packages == {"torch": "2.5.1"}
-
-
-@pytest.mark.parametrize("entry", ["--index-url https://example.org/simple", "-e", "git+https://x/y.git"])
-def test_installer_options_posing_as_packages(tmp_path, entry):
-    found = problems(tmp_path, f'environments:\n  - name: a\n    packages:\n      "{entry}": "1.0"\n')
-    assert len(found) == 1 and "is an installer option, not a package" in found[0]
-    assert ":4: environments[0].packages." in found[0]
-
-
 def test_duplicate_names_and_duplicate_keys(tmp_path):
     found = problems(
         tmp_path,
@@ -146,35 +117,6 @@ def test_names_that_share_a_nox_venv_folder(tmp_path):
         'environments:\n  - {name: tf2.1, packages: {torch: "2.5.1"}}\n  - {name: TF2-1, packages: {torch: "2.5.1"}}\n',
     )
     assert len(found) == 1 and "shares the venv folder .nox/tf2-1" in found[0]
-
-
-@pytest.mark.parametrize("name", ["../evil", "a/b", "x..y", "tests", " sp"])
-def test_unsafe_or_reserved_names(tmp_path, name):
-    found = problems(tmp_path, f'environments:\n  - name: "{name}"\n    packages: {{torch: "2.5.1"}}\n')
-    assert len(found) == 1 and found[0].startswith(f"{tmp_path / 'matrix.yaml'}:2: environments[0].name: ")
-
-
-def test_legacy_keras_without_tf_keras_is_refused(tmp_path):
-    found = problems(
-        tmp_path,
-        'environments:\n  - name: a\n    packages: {tensorflow-cpu: "2.15.1"}\n    env: {TF_USE_LEGACY_KERAS: "1"}\n',
-    )
-    assert len(found) == 1 and "environments[0].env.TF_USE_LEGACY_KERAS" in found[0] and ":4:" in found[0]
-
-
-def test_boolean_env_value_and_bad_var_name(tmp_path):
-    found = problems(
-        tmp_path,
-        'environments:\n  - name: a\n    packages: {torch: "2.5.1"}\n    env: {"1BAD": x, OK: true}\n',
-    )
-    assert any("env.1BAD" in p and "not a valid environment variable name" in p for p in found)
-    assert any("env.OK" in p for p in found)
-
-
-def test_no_deps_must_name_a_package(tmp_path):
-    found = problems(tmp_path, 'environments:\n  - name: a\n    packages: {torch: "2.5.1"}\n    no_deps: [tf-keras]\n')
-    where = f"{tmp_path / 'matrix.yaml'}:4: environments[0].no_deps[0]"
-    assert found == [f"{where}: 'tf-keras' is not one of this environment's packages"]
 
 
 def test_unknown_scenarios_areas_and_baseline(tmp_path):
@@ -234,76 +176,6 @@ def test_empty_matrix_is_refused(tmp_path):
     assert problems(tmp_path, "version: 1\n") == [
         f"{tmp_path / 'matrix.yaml'}:1: (top level): the matrix declares no environment"
     ]
-
-
-def test_axes_include_exclude_and_names(tmp_path):
-    m = matrix.load(
-        write(
-            tmp_path,
-            """
-            generate:
-              - name: "tf{tensorflow-cpu}-k{keras}-{KERAS_BACKEND}"
-                packages: {numpy: "1.26.4"}
-                axes:
-                  packages:
-                    tensorflow-cpu: ["2.16.2", "2.17.1"]
-                    keras: ["3.3.3", "3.6.0"]
-                  env:
-                    KERAS_BACKEND: [tensorflow]
-                exclude:
-                  - {tensorflow-cpu: "2.17.1", keras: "3.3.3"}
-                include:
-                  - {tensorflow-cpu: "2.18.0", keras: "3.7.0", KERAS_BACKEND: tensorflow}
-            """,
-        )
-    )
-    assert list(m.environments) == [
-        "tf2.16.2-k3.3.3-tensorflow",
-        "tf2.16.2-k3.6.0-tensorflow",
-        "tf2.17.1-k3.6.0-tensorflow",
-        "tf2.18.0-k3.7.0-tensorflow",
-    ]
-    env = m.environment("tf2.17.1-k3.6.0-tensorflow")
-    assert env.packages == {"numpy": "1.26.4", "tensorflow-cpu": "2.17.1", "keras": "3.6.0"}
-    assert env.env == {"KERAS_BACKEND": "tensorflow"}
-
-
-def test_axes_default_names_are_stable(tmp_path):
-    text = 'generate:\n  - axes:\n      packages: {torch: ["2.5.1", "2.6.0"]}\n'
-    first = list(matrix.load(write(tmp_path, text)).environments)
-    second = list(matrix.load(write(tmp_path, text)).environments)
-    assert first == second == ["torch-2.5.1", "torch-2.6.0"]
-
-
-def test_axes_errors(tmp_path):
-    found = problems(
-        tmp_path,
-        """
-        generate:
-          - name: "x{nope}"
-            axes:
-              packages: {torch: ["2.5.1"]}
-            exclude:
-              - {keras: "3.0.0"}
-        """,
-    )
-    joined = "\n".join(found)
-    assert ":2: generate[0].name: placeholder {nope} is not an axis" in joined
-    assert ":6: generate[0].exclude[0].keras: 'keras' is not an axis of this block" in joined
-
-
-def test_generated_names_collide_with_explicit(tmp_path):
-    found = problems(
-        tmp_path,
-        """
-        environments:
-          - {name: torch-2.5.1, packages: {torch: "2.5.1"}}
-        generate:
-          - axes:
-              packages: {torch: ["2.5.1"]}
-        """,
-    )
-    assert len(found) == 1 and "duplicate environment name 'torch-2.5.1'" in found[0]
 
 
 def test_unknown_environment_lookup(tmp_path):

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from harness import matrix
-from harness.errors import MatrixError
 from harness.matrix import Environment, UpgradePath
+from tests.test_matrix import problems, write
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "matrix.yaml"
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(MatrixError) as info:
-        matrix.load(write(tmp_path, text))
-    return info.value.problems
 
 
 def env(name: str, packages: dict[str, str], **variables: str) -> Environment:
