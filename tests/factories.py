@@ -82,13 +82,13 @@ def env_doc(
     return doc
 
 
-def relay_row(producer: str, consumer: str, outcome: str, **kwargs: Any) -> RelayResult:
+def relay_row(producer: str, consumer: str, outcome: str, *, model: str = "sequential", **kwargs: Any) -> RelayResult:
     return RelayResult(
         producer=producer,
         consumer=consumer,
         family="keras",
-        model="sequential",
-        format="keras",
+        model=model,
+        format=kwargs.pop("format", "keras"),
         outcome=outcome,
         **kwargs,
     )

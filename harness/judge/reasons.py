@@ -1,0 +1,204 @@
+"""From a ledger to reasons, one per root cause: the grouping half of the go/no-go policy (``harness.gonogo``).
+
+Grouping rules, each because one cause otherwise shows as many lines:
+- a cell that regressed is one reason; its records' drift is folded into it (a crashed cell loses every record);
+- a scenario's blocking record changes (values beyond tolerance, changed config values, reordered data) are one
+  reason: they come from one behaviour of one API;
+- config keys added or removed, and class renames whose values stay bitwise equal, are warnings grouped by their
+  signature across scenarios (Keras adding ``input_axes`` to every initializer config is one change);
+- drift within tolerance is grouped by record name across scenarios (the same model's predictions in five formats);
+- relay loads are grouped by format, outcome and error: three models failing the same way in ``.h5`` are one cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field
+
+from harness.drift import DriftEntry
+from harness.judge.records import add_record_reasons, grouped
+from harness.judge.relay import add_relay_reasons
+from harness.ledger import CellDelta, Ledger
+from harness.worker.protocol import BROKEN
+
+__all__ = ["KIND_ORDER", "Reason", "ReasonKind", "Severity", "collect"]
+
+Severity = Literal["no-go", "warning", "waived", "fixed", "info"]
+ReasonKind = Literal[
+    "env-error",
+    "incomplete",
+    "regression",
+    "relay",
+    "api-removed",
+    "drift",
+    "config-keys",
+    "renamed",
+    "drift-within",
+    "deprecation",
+    "new-skip",
+    "optimizer-state-lost",
+    "fixed",
+    "flaky",
+    "shared-failure",
+    "not-run",
+]
+KIND_ORDER = {kind: i for i, kind in enumerate(get_args(ReasonKind))}
+
+
+class Reason(BaseModel):
+    """One root cause: what changed, which records it covers, the numbers, the error, how to re-run it."""
+
+    severity: Severity
+    kind: ReasonKind
+    scenarios: list[str]
+    records: list[str] = Field(default_factory=list, description="'<scenario>::<record>' (relay: '<format>::<model>').")
+    count: int = Field(0, description="How many records (or artifacts) the reason covers.")
+    summary: str
+    numbers: dict[str, Any] = Field(default_factory=dict)
+    error: str = Field("", description="The exact error on the candidate: full text, control characters removed.")
+    reproduce: str
+    waiver: dict[str, Any] | None = None
+
+
+class Builder:
+    """Collects reasons for one ledger and knows how to write its reproduce commands."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.base, self.cand = ledger.baseline.name, ledger.candidate.name
+        self.reasons: list[Reason] = []
+
+    def rerun(self, scenarios: Iterable[str]) -> str:
+        selection = " ".join(f"-k '{s}'" for s in sorted(set(scenarios)))
+        return f"COMPAT_RUN_ID={self.ledger.run_id} ./cm -s {self.base} {self.cand} -- {selection}"
+
+    def relay_rerun(self) -> str:
+        run = self.ledger.run_id
+        return (
+            f"COMPAT_RUN_ID={run} ./cm -s {self.base} -- -k 'relay.produce' && "
+            f"COMPAT_RUN_ID={run} ./cm -s relay-{self.cand} --no-dependencies"
+        )
+
+    def add(self, severity: Severity, kind: ReasonKind, scenarios: list[str], summary: str, **extra: Any) -> None:
+        records = list(extra.pop("records", []))
+        reproduce = extra.pop("reproduce", None) or self.rerun(scenarios)
+        self.reasons.append(
+            Reason(
+                severity=severity,
+                kind=kind,
+                scenarios=scenarios,
+                records=records,
+                count=extra.pop("count", len(records)),
+                summary=summary,
+                reproduce=reproduce,
+                **extra,
+            )
+        )
+
+
+# ----------------------------------------------------------------------------------------------------- cells
+
+
+def _environment(builder: Builder) -> bool:
+    """Provisioning failures and missing cells; True when the candidate cannot be judged further."""
+    ledger = builder.ledger
+    if ledger.candidate.state == "env-error":
+        builder.add(
+            "no-go",
+            "env-error",
+            ["(environment)"],
+            f"{builder.cand} could not be provisioned",
+            error=ledger.candidate.env_error,
+            reproduce=f"./cm -s {builder.cand}",
+        )
+        return True
+    if ledger.baseline.state == "env-error":
+        builder.add(
+            "info",
+            "incomplete",
+            ["(environment)"],
+            f"the baseline {builder.base} could not be provisioned",
+            error=ledger.baseline.env_error,
+            reproduce=f"./cm -s {builder.base}",
+        )
+        return True
+    for side in (ledger.baseline, ledger.candidate):
+        if side.missing:
+            builder.add(
+                "info",
+                "incomplete",
+                side.missing,
+                f"{side.name} lacks {len(side.missing)} selected cells",
+                count=len(side.missing),
+                reproduce=f"COMPAT_RUN_ID={ledger.run_id} ./cm -s {side.name}",
+            )
+        elif side.state == "running":
+            builder.add(
+                "info",
+                "incomplete",
+                ["(run)"],
+                f"the run of {side.name} was cut short before it finished",
+                reproduce=f"COMPAT_RUN_ID={ledger.run_id} ./cm -s {side.name}",
+            )
+    return False
+
+
+def _cell(builder: Builder, delta: CellDelta, folded: dict[str, list[DriftEntry]]) -> None:
+    before, after, sid = delta.baseline_status, delta.candidate_status, delta.scenario
+    if before == "pass" and after in BROKEN:
+        changed = {e.record for e in folded.get(sid, []) if e.verdict not in ("identical", "info")}
+        lost = [f"{sid}::{name}" for name in sorted(changed | set(delta.records_lost))]
+        checks = f" (failed checks: {', '.join(delta.checks_failed)})" if delta.checks_failed else ""
+        builder.add(
+            "no-go",
+            "regression",
+            [sid],
+            f"passes on {builder.base}, {after} on {builder.cand}{checks}",
+            error=delta.candidate_message,
+            records=lost,
+            numbers={"checks_failed": delta.checks_failed},
+        )
+    elif before in BROKEN and after == "pass":
+        builder.add(
+            "fixed",
+            "fixed",
+            [sid],
+            f"{before} on {builder.base}, passes on {builder.cand}",
+            error=delta.baseline_message,
+        )
+    elif before == "pass" and after == "skip":
+        builder.add(
+            "warning",
+            "new-skip",
+            [sid],
+            f"passes on {builder.base}, skipped on {builder.cand}",
+            error=delta.candidate_message,
+        )
+    elif before == "pass" and after == "absent" and sid not in builder.ledger.candidate.missing:
+        builder.add("warning", "not-run", [sid], f"passes on {builder.base}, not run on {builder.cand}")
+
+
+def _deprecations(builder: Builder, cells: list[CellDelta]) -> None:
+    by_message: dict[str, list[str]] = {}
+    for delta in cells:
+        for text in delta.new_framework_warnings:
+            by_message.setdefault(text, []).append(delta.scenario)
+    for text, scenarios in sorted(by_message.items()):
+        builder.add("warning", "deprecation", scenarios, f"new framework warning on {builder.cand}: {text}"[:600])
+
+
+def collect(ledger: Ledger) -> list[Reason]:
+    """Every reason the ledger gives, before waivers."""
+    builder = Builder(ledger)
+    if _environment(builder):
+        return builder.reasons
+    regressed = {c.scenario for c in ledger.cells if c.baseline_status == "pass" and c.candidate_status in BROKEN}
+    folded = grouped([e for e in ledger.records if e.scenario in regressed], lambda e: e.scenario)
+    for delta in ledger.cells:
+        _cell(builder, delta, folded)
+    _deprecations(builder, ledger.cells)
+    add_record_reasons(builder, [e for e in ledger.records if e.scenario not in regressed])
+    add_relay_reasons(builder, ledger.relay)
+    return builder.reasons

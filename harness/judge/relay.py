@@ -1,0 +1,59 @@
+"""Relay loads in a ledger grouped into reasons: B loading what A saved, judged against A loading it itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from harness.ledger import RelayDelta
+
+if TYPE_CHECKING:
+    from harness.judge.reasons import Builder, ReasonKind, Severity
+
+__all__ = ["add_relay_reasons"]
+
+_RELAY_RANK = {"loaded": 0, "optimizer-state-lost": 1, "loaded-drifted": 2, "fallback-only": 3, "load-error": 4}
+
+
+def _relay_class(delta: RelayDelta) -> tuple[Severity, ReasonKind] | None:
+    after = _RELAY_RANK.get(delta.candidate_outcome)
+    before = _RELAY_RANK.get(delta.baseline_outcome, 0)
+    if after is None:  # the candidate skipped it: nothing was tried
+        return None
+    if after > before:
+        return (
+            ("warning", "optimizer-state-lost")
+            if delta.candidate_outcome == "optimizer-state-lost"
+            else ("no-go", "relay")
+        )
+    if after < before:
+        return "fixed", "fixed"
+    return ("info", "shared-failure") if after >= _RELAY_RANK["loaded-drifted"] else None
+
+
+def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
+    groups: dict[tuple[Any, ...], list[RelayDelta]] = {}
+    for delta in deltas:
+        cls = _relay_class(delta)
+        if cls:
+            error_class = delta.error.split(":", 1)[0] if delta.error else ""
+            groups.setdefault((*cls, delta.family, delta.format, delta.candidate_outcome, error_class), []).append(
+                delta
+            )
+    for (severity, kind, family, fmt, outcome, _), group in groups.items():
+        models = sorted(d.model for d in group)
+        how = f" ({group[0].how})" if outcome == "fallback-only" and group[0].how else ""
+        summary = (
+            f"{family} {fmt} saved on {builder.base}: {len(models)} model(s) ({', '.join(models)}) "
+            f"{outcome}{how} on {builder.cand}, {group[0].baseline_outcome} on {builder.base} itself"
+        )
+        errors = [d.max_abs_error for d in group if d.max_abs_error is not None]
+        builder.add(
+            severity,
+            kind,
+            [f"relay:{family}:{fmt}"],
+            summary,
+            records=[f"{fmt}::{m}" for m in models],
+            error=group[0].error,
+            numbers={"max_abs_error": max(errors)} if errors else {},
+            reproduce=builder.relay_rerun(),
+        )

@@ -1,0 +1,179 @@
+"""The drift ledger of one upgrade path: everything measured between environment A and B, persisted. Measures only.
+
+For the move A -> B the ledger holds, cell by cell, the status on each side; record by record, the drift of B's
+value against A's (``harness.drift``); artifact by artifact, how B loads what A saved compared with how A loads it
+itself; the framework warnings B raises that A did not; and the cells the matrix selected that either side lacks.
+It is written to ``ledger/<A>__<B>.json`` in the run folder, so a verdict can be re-judged (other waivers, another
+policy) without reading the environments' results again, and so a reviewer can check the numbers a reason cites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.drift import DriftEntry, Tolerance, measure
+from harness.results import EnvironmentResult, RelayResult, ScenarioResult, now_iso
+from harness.worker.protocol import Status
+
+__all__ = ["LEDGER_SCHEMA_VERSION", "CellDelta", "Ledger", "RelayDelta", "measure_path"]
+
+LEDGER_SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CellDelta(_Model):
+    """One scenario on both sides: statuses, B's full error, and the framework warnings only B raised."""
+
+    scenario: str
+    baseline_status: Status | Literal["absent"]
+    candidate_status: Status | Literal["absent"]
+    baseline_message: str = ""
+    candidate_message: str = ""
+    checks_failed: list[str] = Field(default_factory=list)
+    records_lost: list[str] = Field(default_factory=list, description="Records A has that B does not.")
+    new_framework_warnings: list[str] = Field(default_factory=list)
+
+
+class RelayDelta(_Model):
+    """One artifact A saved: how A loads it itself and how B loads it (plain call first on both)."""
+
+    family: str
+    model: str
+    format: str
+    baseline_outcome: str
+    candidate_outcome: str
+    how: str = ""
+    error: str = ""
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    baseline_optimizer: str = "n/a"
+    candidate_optimizer: str = "n/a"
+    unsafe: bool = False
+
+
+class Side(_Model):
+    """What the ledger needs to know of one environment as a whole."""
+
+    name: str
+    state: str
+    env_error: str = ""
+    versions: dict[str, str] = Field(default_factory=dict)
+    missing: list[str] = Field(default_factory=list, description="Cells the matrix selected that this side lacks.")
+
+
+class Ledger(_Model):
+    """Everything measured along one upgrade path, A (baseline) -> B (candidate)."""
+
+    schema_version: Literal[1] = LEDGER_SCHEMA_VERSION
+    run_id: str
+    measured_at: str
+    baseline: Side
+    candidate: Side
+    ran_in_both: int = Field(description="Scenarios that ran (neither skipped nor env-error) on both sides.")
+    cells: list[CellDelta] = Field(default_factory=list)
+    records: list[DriftEntry] = Field(default_factory=list)
+    relay: list[RelayDelta] = Field(default_factory=list)
+
+
+def _side(doc: EnvironmentResult, expected: Iterable[str]) -> Side:
+    present = {c.id for c in doc.scenarios}
+    resolved = doc.environment.resolved
+    return Side(
+        name=doc.environment.name,
+        state=doc.state,
+        env_error=doc.env_error.message if doc.env_error else "",
+        versions=dict(resolved.packages) if resolved else dict(doc.environment.declared.packages),
+        missing=[sid for sid in expected if sid not in present],
+    )
+
+
+def _framework_warnings(cell: ScenarioResult | None) -> set[str]:
+    if cell is None:
+        return set()
+    return {f"{w.category}: {w.message}" for w in cell.warnings if w.framework}
+
+
+def _cell_delta(scenario: str, base: ScenarioResult | None, cand: ScenarioResult | None) -> CellDelta:
+    return CellDelta(
+        scenario=scenario,
+        baseline_status=base.status if base else "absent",
+        candidate_status=cand.status if cand else "absent",
+        baseline_message=base.message if base else "",
+        candidate_message=cand.message if cand else "",
+        checks_failed=[c.name for c in cand.checks if not c.ok] if cand else [],
+        records_lost=sorted({r.name for r in base.records} - {r.name for r in cand.records}) if base and cand else [],
+        new_framework_warnings=sorted(_framework_warnings(cand) - _framework_warnings(base)),
+    )
+
+
+def _cells(base: EnvironmentResult, cand: EnvironmentResult) -> list[CellDelta]:
+    ids = [c.id for c in base.scenarios] + [c.id for c in cand.scenarios if base.cell(c.id) is None]
+    return [_cell_delta(sid, base.cell(sid), cand.cell(sid)) for sid in ids]
+
+
+def _ran(cell: ScenarioResult | None) -> bool:
+    return cell is not None and cell.status not in ("skip", "env-error")
+
+
+def _relay_key(row: RelayResult) -> tuple[str, str, str]:
+    return row.family, row.format, row.model
+
+
+def _relay(base: EnvironmentResult, cand: EnvironmentResult) -> list[RelayDelta]:
+    """B loading A's artifacts, beside A loading its own (the reference: what A itself cannot load is no break)."""
+    name = base.environment.name
+    own = {_relay_key(r): r for r in base.relay if r.producer == name}
+    deltas = []
+    for row in sorted((r for r in cand.relay if r.producer == name), key=_relay_key):
+        ref = own.get(_relay_key(row))
+        deltas.append(
+            RelayDelta(
+                family=row.family,
+                model=row.model,
+                format=row.format,
+                baseline_outcome=ref.outcome if ref else "absent",
+                candidate_outcome=row.outcome,
+                how=row.how,
+                error=f"{row.error_class}: {row.message}" if row.error_class else row.message,
+                max_abs_error=row.max_abs_error,
+                max_rel_error=row.max_rel_error,
+                baseline_optimizer=ref.optimizer if ref else "n/a",
+                candidate_optimizer=row.optimizer,
+                unsafe=row.unsafe,
+            )
+        )
+    return deltas
+
+
+def measure_path(
+    base: EnvironmentResult,
+    cand: EnvironmentResult,
+    arrays: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+    *,
+    expected: Iterable[str] = (),
+    tolerances: Mapping[str, Tolerance] | None = None,
+) -> Ledger:
+    """Measure the move ``base`` -> ``cand``; ``arrays`` are their ``.npz`` values, ``expected`` the selected cells."""
+    selected = list(expected)
+    return Ledger(
+        run_id=cand.run_id,
+        measured_at=now_iso(),
+        baseline=_side(base, selected),
+        candidate=_side(cand, selected),
+        ran_in_both=sum(1 for c in base.scenarios if _ran(c) and _ran(cand.cell(c.id))),
+        cells=_cells(base, cand),
+        records=measure(cand, base, arrays[1], arrays[0], tolerances),
+        relay=_relay(base, cand),
+    )
+
+
+def read_ledger(path: Path) -> Ledger:
+    return Ledger.model_validate_json(Path(path).read_text())

@@ -1,0 +1,116 @@
+"""The ledger stage for a whole run: measure every upgrade path, persist its ledger, judge it, persist the verdict.
+
+Used by ``report`` (every path) and ``gonogo`` (every path, or the one pair given). The run's documents are read
+once by the caller and each environment's ``.npz`` at most once here, however many paths it is part of.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness import paths
+from harness.drift import Tolerance, load_arrays
+from harness.errors import HarnessError
+from harness.judge import Verdict, judge
+from harness.ledger import Ledger, measure_path
+from harness.matrix import Matrix, WaiverSpec, comparable
+from harness.results import EnvironmentResult
+from harness.worker.atomic import write_text_atomic
+
+__all__ = ["NotComparable", "Policy", "judge_paths", "policy_of"]
+
+
+class NotComparable(HarnessError):
+    """Two environments that no upgrade path joins: a usage error (exit 2), never a NO-GO."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a verdict is judged by besides the ledger: tolerances (measuring), waivers and the date (judging)."""
+
+    tolerances: Mapping[str, Tolerance] = field(default_factory=dict)
+    waivers: tuple[WaiverSpec, ...] = ()
+    today: datetime.date | None = None
+    expected: tuple[str, ...] = ()
+
+
+def policy_of(matrix: Matrix | None) -> Policy:
+    """The matrix's tolerances, waivers and selected cells (none of them without a matrix)."""
+    if matrix is None:
+        return Policy()
+    tolerances = {
+        pattern: Tolerance(rtol=spec.rtol, atol=spec.atol, source=f"matrix.yaml drift.tolerances[{pattern!r}]")
+        for pattern, spec in matrix.drift.tolerances.items()
+    }
+    return Policy(tolerances=tolerances, waivers=tuple(matrix.drift.waivers), expected=matrix.scenario_ids)
+
+
+def _ran(doc: EnvironmentResult) -> set[str]:
+    return {c.id for c in doc.scenarios if c.status not in ("skip", "env-error")}
+
+
+def check_comparable(
+    docs: Mapping[str, EnvironmentResult], matrix: Matrix | None, baseline: str, candidate: str
+) -> None:
+    """Refuse a pair that shares no framework line (unless declared) or no scenario that ran on both sides."""
+    for role, name in (("baseline", baseline), ("candidate", candidate)):
+        if name not in docs:
+            known = ", ".join(sorted(docs)) or "none"
+            raise HarnessError(f"no results for {role} environment {name!r} (this run has: {known})")
+    if baseline == candidate:
+        raise NotComparable(f"{baseline} -> {candidate}: not comparable: an environment against itself")
+    if matrix is not None and baseline in matrix.environments and candidate in matrix.environments:
+        envs = matrix.environments
+        if not comparable(envs[baseline], envs[candidate], matrix.upgrades):
+            raise NotComparable(
+                f"{baseline} -> {candidate}: not comparable: they are in different framework lines and no "
+                "'upgrades:' entry of the matrix declares the move"
+            )
+    failed = {docs[baseline].state, docs[candidate].state} & {"env-error"}
+    if not failed and not _ran(docs[baseline]) & _ran(docs[candidate]):
+        raise NotComparable(f"{baseline} -> {candidate}: not comparable: no scenario ran in both environments")
+
+
+class _Arrays:
+    """Each environment's record values, loaded on first use and kept for the other paths it is part of."""
+
+    def __init__(self, run_dir: Path, docs: Mapping[str, EnvironmentResult]) -> None:
+        self.run_dir, self.docs = run_dir, docs
+        self.cache: dict[str, dict[str, np.ndarray]] = {}
+
+    def __getitem__(self, env: str) -> dict[str, np.ndarray]:
+        if env not in self.cache:
+            self.cache[env] = load_arrays(self.run_dir, self.docs[env])
+        return self.cache[env]
+
+
+def _write(path: Path, text: str) -> None:
+    write_text_atomic(path, text)
+
+
+def judge_paths(
+    run_dir: Path,
+    docs: Mapping[str, EnvironmentResult],
+    pairs: list[tuple[str, str]],
+    policy: Policy,
+) -> list[tuple[Ledger, Verdict]]:
+    """Measure, persist and judge each (baseline, candidate) pair; ledgers and verdicts land in the run folder."""
+    arrays = _Arrays(run_dir, docs)
+    judged = []
+    for base, cand in pairs:
+        ledger = measure_path(
+            docs[base], docs[cand], (arrays[base], arrays[cand]), expected=policy.expected, tolerances=policy.tolerances
+        )
+        ledger_path = paths.ledger_file(run_dir, base, cand)
+        _write(ledger_path, ledger.model_dump_json(indent=1) + "\n")
+        relative = ledger_path.relative_to(run_dir).as_posix()
+        verdict = judge(ledger, waivers=list(policy.waivers), today=policy.today, ledger_path=relative)
+        _write(paths.verdict_file(run_dir, base, cand), json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n")
+        judged.append((ledger, verdict))
+    return judged

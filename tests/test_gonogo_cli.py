@@ -1,0 +1,85 @@
+"""``gonogo`` and ``report`` on crafted runs: upgrade paths, exit codes, not comparable, unknown runs, file names."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from tests.factories import cell, env_doc
+
+W = np.linspace(-1, 1, 16, dtype=np.float32)
+MATRIX = """
+scenarios:
+  ids: [layer_init.keras_dense, layer_init.torch_linear]
+environments:
+  - name: tf2.15-keras2
+    packages: {tensorflow-cpu: "2.15.1", keras: "2.15.0"}
+  - name: tf2.16-keras3
+    packages: {tensorflow-cpu: "2.16.2", keras: "3.3.3"}
+  - name: tf2.21-keras3
+    packages: {tensorflow-cpu: "2.21.0", keras: "3.15.1"}
+  - name: torch2.13
+    packages: {torch: "2.13.0"}
+"""
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A run where tf2.16 drifts from tf2.15 and tf2.21 matches it; torch runs its own scenario."""
+    (tmp_path / "matrix.yaml").write_text(textwrap.dedent(MATRIX))
+    run_dir = tmp_path / "results" / "r1"
+    skip_torch = cell("layer_init.torch_linear", "skip", "requires torch")
+    env_doc(run_dir, "tf2.15-keras2", [cell("layer_init.keras_dense", w=W), skip_torch], run_id="r1")
+    env_doc(run_dir, "tf2.16-keras3", [cell("layer_init.keras_dense", w=W + 1), skip_torch], run_id="r1")
+    env_doc(run_dir, "tf2.21-keras3", [cell("layer_init.keras_dense", w=W), skip_torch], run_id="r1")
+    keras_skip = cell("layer_init.keras_dense", "skip", "requires keras")
+    env_doc(run_dir, "torch2.13", [keras_skip, cell("layer_init.torch_linear", w=W)], run_id="r1")
+    return tmp_path
+
+
+def gonogo(root, *args):
+    common = ["--matrix", str(root / "matrix.yaml"), "--results-dir", str(root / "results")]
+    return main(["gonogo", *common, *args])
+
+
+def test_a_pair_exits_1_on_no_go_and_0_on_go(run):
+    assert gonogo(run, "--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "tf2.16-keras3") == 1
+    assert gonogo(run, "--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "tf2.21-keras3") == 0
+
+
+def test_every_upgrade_path_gets_its_own_files_named_in_full(run):
+    assert gonogo(run, "--run", "r1") == 1  # tf2.15 -> tf2.16 and tf2.16 -> tf2.21 drift
+    gonogo_dir = run / "results" / "r1" / "gonogo"
+    names = sorted(p.name for p in gonogo_dir.glob("*.json"))
+    assert names == [
+        "tf2.15-keras2__tf2.16-keras3.json",
+        "tf2.15-keras2__tf2.21-keras3.json",
+        "tf2.16-keras3__tf2.21-keras3.json",
+    ]
+    verdict = json.loads((gonogo_dir / "tf2.15-keras2__tf2.21-keras3.json").read_text())
+    assert (verdict["baseline"], verdict["candidate"], verdict["verdict"]) == ("tf2.15-keras2", "tf2.21-keras3", "GO")
+    ledger = json.loads((run / "results" / "r1" / verdict["ledger"]).read_text())
+    assert ledger["baseline"]["name"] == "tf2.15-keras2" and ledger["candidate"]["name"] == "tf2.21-keras3"
+
+
+def test_a_torch_environment_against_a_tensorflow_one_is_not_comparable(run, capsys):
+    assert gonogo(run, "--run", "r1", "--baseline", "tf2.21-keras3", "--candidate", "torch2.13") == 2
+    assert "not comparable" in capsys.readouterr().err
+
+
+def test_an_unknown_run_is_refused_with_the_runs_there_are(run, capsys):
+    assert gonogo(run, "--run", "nope", "--baseline", "tf2.15-keras2", "--candidate", "tf2.21-keras3") == 2
+    err = capsys.readouterr().err
+    assert "no run 'nope'" in err and "r1" in err
+
+
+def test_missing_cells_make_the_verdict_incomplete(run):
+    run_dir = run / "results" / "r1"
+    env_doc(run_dir, "tf2.21-keras3", [cell("layer_init.keras_dense", w=W)], run_id="r1")  # torch cell gone
+    assert gonogo(run, "--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "tf2.21-keras3") == 1
+    verdict = json.loads((run_dir / "gonogo" / "tf2.15-keras2__tf2.21-keras3.json").read_text())
+    assert verdict["verdict"] == "INCOMPLETE" and verdict["missing"] == {"tf2.21-keras3": ["layer_init.torch_linear"]}

@@ -1,0 +1,268 @@
+"""The go/no-go policy on crafted results: every verdict path, and a regression test per finding of the verdict issue.
+
+Each test builds two environments' documents (``A`` the baseline, ``B`` the candidate), measures the path into a
+ledger and judges it, exactly as ``gonogo`` does, so grouping, direction and waivers are tested end to end.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+
+from harness.drift import load_arrays
+from harness.judge import judge
+from harness.ledger import measure_path
+from harness.matrix import WaiverSpec
+from harness.results import WarningEntry
+from tests.factories import cell, env_doc, relay_row
+
+W = np.linspace(-1, 1, 32, dtype=np.float32)
+API = {"keras.optimizers.Adam": "ok", "keras.optimizers.experimental.AdamW": "ok", "keras.optimizers.SGD": "ok"}
+TODAY = datetime.date(2026, 11, 21)
+
+
+def verdict_of(tmp_path, base_cells, cand_cells, *, base_relay=None, cand_relay=None, waivers=None, state="complete",
+               flaky=None, expected=()):  # fmt: skip
+    base = env_doc(tmp_path, "A", base_cells, relay=base_relay)
+    cand = env_doc(tmp_path, "B", cand_cells, relay=cand_relay, state=state, flaky=flaky)
+    arrays = (load_arrays(tmp_path, base), load_arrays(tmp_path, cand))
+    ledger = measure_path(base, cand, arrays, expected=expected)
+    return judge(ledger, waivers=waivers, today=TODAY)
+
+
+def of(verdict, severity):
+    return [r.kind for r in verdict.reasons if r.severity == severity]
+
+
+def test_go_when_nothing_differs(tmp_path):
+    cells = [cell("layer_init.x", w=W), cell("optimizer_api.map", api=("api_map", API))]
+    verdict = verdict_of(tmp_path, cells, cells)
+    assert verdict.verdict == "GO" and verdict.exit_code == 0 and verdict.reasons == [] and verdict.changed == []
+
+
+@pytest.mark.parametrize("status", ["fail", "error", "crash", "timeout"])
+def test_regression_is_no_go_with_the_full_error(tmp_path, status):
+    message = "TypeError: bad keyword\n  second line of the message"
+    verdict = verdict_of(tmp_path, [cell("a.x"), cell("a.y")], [cell("a.x", status, message), cell("a.y")])
+    assert verdict.verdict == "NO-GO" and verdict.exit_code == 1
+    (reason,) = verdict.reasons
+    assert reason.kind == "regression" and reason.scenarios == ["a.x"] and status in reason.summary
+    assert reason.error == message  # whole message, both lines
+    assert reason.reproduce == "COMPAT_RUN_ID=run ./cm -s A B -- -k 'a.x'"
+
+
+def test_a_regressed_cell_is_one_reason_with_its_records_folded_in(tmp_path):
+    base = [cell("a.x", w=W, v=W, cfg={"k": 1})]
+    verdict = verdict_of(tmp_path, base, [cell("a.x", "crash", "worker killed by SIGSEGV")])
+    assert [r.kind for r in verdict.reasons] == ["regression"]
+    assert verdict.reasons[0].count == 3  # the three records it lost, not three more reasons
+
+
+def test_env_error_is_no_go_with_the_resolver_message(tmp_path):
+    verdict = verdict_of(tmp_path, [cell("a.x")], [cell("a.x", "env-error")], state="env-error")
+    assert verdict.verdict == "NO-GO" and of(verdict, "no-go") == ["env-error"]
+    assert "no version of keras==9.9" in verdict.reasons[0].error and verdict.reasons[0].reproduce == "./cm -s B"
+
+
+def test_failing_on_both_is_not_a_regression(tmp_path):
+    assert verdict_of(tmp_path, [cell("a.x", "fail")], [cell("a.x", "fail")]).verdict == "GO"
+
+
+def test_fixed_in_b_never_blocks(tmp_path):
+    verdict = verdict_of(tmp_path, [cell("a.x", "error", "boom")], [cell("a.x")])
+    assert verdict.verdict == "GO" and of(verdict, "fixed") == ["fixed"]
+
+
+def test_relay_load_error_blocks_when_a_loads_its_own_and_names_the_reproduce(tmp_path):
+    verdict = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "loaded", max_abs_error=0.0)],
+        cand_relay=[relay_row("A", "B", "load-error", error_class="TypeError", message="no\nmore")],
+    )
+    assert verdict.verdict == "NO-GO" and of(verdict, "no-go") == ["relay"]
+    reason = verdict.reasons[0]
+    assert reason.error == "TypeError: no\nmore" and "relay-B --no-dependencies" in reason.reproduce
+
+
+def test_relay_models_failing_alike_are_one_reason(tmp_path):
+    models = ("sequential", "functional", "subclassed")
+    rows = [relay_row("A", "B", "load-error", error_class="ValueError", message="x", model=m) for m in models]
+    verdict = verdict_of(tmp_path, [cell("a.x")], [cell("a.x")], cand_relay=rows)
+    (reason,) = verdict.reasons
+    assert reason.count == 3 and reason.records == [f"keras::{m}" for m in sorted(models)]
+
+
+def test_relay_fallback_only_blocks_and_names_the_fallback(tmp_path):
+    verdict = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "loaded")],
+        cand_relay=[relay_row("A", "B", "fallback-only", how="compile=False", error_class="TypeError", message="m")],
+    )
+    assert verdict.verdict == "NO-GO" and "fallback-only (compile=False)" in verdict.reasons[0].summary
+
+
+def test_relay_drift_blocks_and_a_shared_failure_is_only_noted(tmp_path):
+    drifted = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "loaded")],
+        cand_relay=[relay_row("A", "B", "loaded-drifted", max_abs_error=0.5)],
+    )
+    assert drifted.verdict == "NO-GO" and drifted.reasons[0].numbers["max_abs_error"] == 0.5
+    shared = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "load-error")],
+        cand_relay=[relay_row("A", "B", "load-error")],
+    )
+    assert shared.verdict == "GO" and of(shared, "info") == ["shared-failure"]
+
+
+def test_optimizer_state_lost_on_b_warns_and_lost_on_a_kept_on_b_is_fixed(tmp_path):
+    worse = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "loaded", optimizer="kept")],
+        cand_relay=[relay_row("A", "B", "optimizer-state-lost", optimizer="lost")],
+    )
+    assert worse.verdict == "GO-WITH-WARNINGS" and of(worse, "warning") == ["optimizer-state-lost"]
+    better = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "optimizer-state-lost", optimizer="lost")],
+        cand_relay=[relay_row("A", "B", "loaded", optimizer="kept")],
+    )
+    assert better.verdict == "GO" and of(better, "fixed") == ["fixed"]
+
+
+def test_api_removed_and_moved_blocks_and_deprecation_warns(tmp_path):
+    after = {
+        "keras.optimizers.Adam": "deprecated: use X",
+        "keras.optimizers.AdamW": "ok",
+        "keras.optimizers.experimental.AdamW": "missing",
+        "keras.optimizers.SGD": "error: TypeError: nope",
+    }
+    verdict = verdict_of(tmp_path, [cell("o.map", api=("api_map", API))], [cell("o.map", api=("api_map", after))])
+    assert verdict.verdict == "NO-GO"
+    removed = next(r for r in verdict.reasons if r.kind == "api-removed")
+    assert "keras.optimizers.SGD" in removed.summary and "experimental.AdamW (now keras.optimizers.AdamW)" in (
+        removed.summary
+    )
+    assert removed.count == 2 and of(verdict, "warning") == ["deprecation"]
+
+
+def test_record_beyond_tolerance_blocks_within_warns(tmp_path):
+    beyond = verdict_of(tmp_path, [cell("l.x", w=W)], [cell("l.x", w=W + 0.01)])
+    assert beyond.verdict == "NO-GO" and of(beyond, "no-go") == ["drift"]
+    assert "max abs 0.01" in beyond.reasons[0].summary and beyond.reasons[0].records == ["l.x::w"]
+    assert beyond.changed == ["l.x"]
+    within = verdict_of(tmp_path, [cell("l.x", w=W)], [cell("l.x", w=W + 1e-7)])
+    assert within.verdict == "GO-WITH-WARNINGS" and of(within, "warning") == ["drift-within"]
+
+
+def test_one_scenarios_blocking_records_are_one_reason(tmp_path):
+    """Keras 3's MHA: four kernels and the fan rules change together; that is one cause, not five lines."""
+    base = cell("l.mha", q=W, k=W, v=W, o=W, fans={"query": "nd", "key": "nd"})
+    cand = cell("l.mha", q=W + 1, k=W + 1, v=W + 1, o=W + 1, fans={"query": "2d", "key": "2d"})
+    verdict = verdict_of(tmp_path, [base], [cand])
+    (reason,) = verdict.reasons
+    assert reason.kind == "drift" and reason.count == 5 and "'nd' -> '2d'" in reason.summary
+
+
+def test_changed_value_of_a_shared_config_key_blocks(tmp_path):
+    base, cand = {"class_name": "Glorot", "config": {"seed": 1}}, {"class_name": "Glorot", "config": {"seed": 2}}
+    verdict = verdict_of(tmp_path, [cell("l.x", init=base)], [cell("l.x", init=cand)])
+    assert verdict.verdict == "NO-GO" and "seed: 1 -> 2" in verdict.reasons[0].summary
+
+
+def test_config_keys_only_added_warn_once_across_scenarios(tmp_path):
+    """Keras adding input_axes/output_axes to every initializer config is one warning, not five blocking lines."""
+    before = {"class_name": "GlorotUniform", "config": {"seed": None}}
+    after = {"class_name": "GlorotUniform", "config": {"seed": None, "input_axes": None, "output_axes": None}}
+    names = ["l.dense", "l.conv", "l.gru", "l.lstm", "l.mha"]
+    verdict = verdict_of(
+        tmp_path, [cell(n, init=before, w=W) for n in names], [cell(n, init=after, w=W) for n in names]
+    )
+    assert verdict.verdict == "GO-WITH-WARNINGS"
+    (reason,) = verdict.reasons
+    assert reason.kind == "config-keys" and reason.count == 5 and sorted(reason.scenarios) == sorted(names)
+    assert "+input_axes" in reason.summary and reason.reproduce.count("-k '") == 5
+
+
+def test_class_renamed_with_bitwise_equal_values_warns(tmp_path):
+    before = [cell("l.gru", init={"class_name": "OrthogonalInitializer"}, w=W)]
+    after = [cell("l.gru", init={"class_name": "Orthogonal"}, w=W)]
+    verdict = verdict_of(tmp_path, before, after)
+    assert verdict.verdict == "GO-WITH-WARNINGS" and of(verdict, "warning") == ["renamed"]
+    renamed_and_drifted = verdict_of(tmp_path, before, [cell("l.gru", init={"class_name": "Orthogonal"}, w=W + 1)])
+    assert renamed_and_drifted.verdict == "NO-GO"
+
+
+def test_new_skip_is_a_warning(tmp_path):
+    verdict = verdict_of(tmp_path, [cell("a.x"), cell("a.y")], [cell("a.x", "skip", "requires torch"), cell("a.y")])
+    assert verdict.verdict == "GO-WITH-WARNINGS" and of(verdict, "warning") == ["new-skip"]
+
+
+def test_missing_cells_are_incomplete_never_go(tmp_path):
+    verdict = verdict_of(tmp_path, [cell("a.x"), cell("a.y")], [cell("a.x")], expected=("a.x", "a.y"))
+    assert verdict.verdict == "INCOMPLETE" and verdict.exit_code == 1 and verdict.missing == {"B": ["a.y"]}
+
+
+def test_only_framework_warnings_count_as_deprecations(tmp_path):
+    base, cand = cell("a.x"), cell("a.x")
+    cand[0].warnings = [
+        WarningEntry(source="warnings", category="DeprecationWarning", message="stdlib thing", module="random"),
+        WarningEntry(
+            source="logging", category="WARNING", message="legacy h5", module="keras.src.saving", framework=True
+        ),
+    ]
+    verdict = verdict_of(tmp_path, [base], [cand])
+    (reason,) = verdict.reasons
+    assert reason.kind == "deprecation" and "legacy h5" in reason.summary and "stdlib" not in reason.summary
+
+
+def test_live_waiver_turns_no_go_into_waived(tmp_path):
+    waiver = WaiverSpec(
+        scenario="l.*", record="w", reason="new RNG", owner="ml-platform", expires=datetime.date(2027, 1, 31)
+    )
+    verdict = verdict_of(tmp_path, [cell("l.x", w=W)], [cell("l.x", w=W + 0.01)], waivers=[waiver])
+    assert verdict.verdict == "GO" and of(verdict, "waived") == ["drift"]
+    assert verdict.reasons[0].waiver["owner"] == "ml-platform"
+    assert "waived by ml-platform until 2027-01-31" in verdict.reasons[0].summary
+
+
+def test_expired_waiver_counts_as_absent_and_says_so(tmp_path):
+    waiver = WaiverSpec(scenario="l.x", reason="old", owner="bob", expires=datetime.date(2026, 1, 1))
+    verdict = verdict_of(tmp_path, [cell("l.x", w=W)], [cell("l.x", w=W + 0.01)], waivers=[waiver])
+    assert verdict.verdict == "NO-GO"
+    assert verdict.reasons[0].waiver["expired"] is True and "expired 2026-01-01" in verdict.reasons[0].summary
+
+
+def test_waiver_for_another_candidate_or_another_record_does_not_apply(tmp_path):
+    other_env = WaiverSpec(scenario="*", candidate="C", reason="r", owner="o", expires=datetime.date(2030, 1, 1))
+    other_record = WaiverSpec(scenario="l.x", record="v", reason="r", owner="o", expires=datetime.date(2030, 1, 1))
+    for waiver in (other_env, other_record):
+        assert verdict_of(tmp_path, [cell("l.x", w=W)], [cell("l.x", w=W + 0.01)], waivers=[waiver]).verdict == "NO-GO"
+
+
+def test_flaky_record_is_never_drift(tmp_path):
+    verdict = verdict_of(tmp_path, [cell("l.x", w=W)], [cell("l.x", w=W + 0.01)], flaky=["l.x::w"])
+    assert verdict.verdict == "GO" and of(verdict, "info") == ["flaky"]
+
+
+def test_judging_is_pure(tmp_path):
+    base = env_doc(tmp_path, "A", [cell("l.x", w=W)])
+    cand = env_doc(tmp_path, "B", [cell("l.x", w=W + 0.01)])
+    ledger = measure_path(base, cand, (load_arrays(tmp_path, base), load_arrays(tmp_path, cand)))
+    first, second = judge(ledger, today=TODAY), judge(ledger, today=TODAY)
+    assert first.model_dump(exclude={"decided_at"}) == second.model_dump(exclude={"decided_at"})
