@@ -28,8 +28,15 @@ nox.options.parallel = os.cpu_count() or 1
 nox.options.error_on_missing_interpreters = True
 
 MATRIX_FILE = os.environ.get("COMPAT_MATRIX", str(ROOT / "matrix.yaml"))
-# Set once per nox invocation and inherited by the sessions nox runs in parallel subprocesses.
+# Set once per nox invocation and inherited by the sessions nox runs in parallel subprocesses. Whether the user
+# named the run decides what `report` and `gonogo` read: that run (refused if it does not exist), or the latest.
+RUN_NAMED = "COMPAT_RUN_ID" in os.environ
 RUN_ID = os.environ.setdefault("COMPAT_RUN_ID", new_run_id())
+
+
+def _run_args() -> list[str]:
+    """``--run`` for the commands that read a run: the named one, this invocation's if it wrote any, else the latest."""
+    return ["--run", RUN_ID if RUN_NAMED or (ROOT / "results" / RUN_ID).is_dir() else ""]
 SCENARIO_PACKAGES = tuple(os.environ.get("COMPAT_SCENARIO_PACKAGES", "scenarios").split(","))
 
 try:
@@ -84,16 +91,16 @@ for _env in MATRIX.environments.values():
 
 @nox.session(venv_backend="none", default=True, allow_parallel=False)
 def report(session: nox.Session) -> None:
-    """Write the run's reports (Markdown, HTML, JUnit XML, verdicts against the baseline, trend); print the Markdown."""
-    session.run(sys.executable, "-m", "harness", "report", "--matrix", MATRIX_FILE, "--run", RUN_ID, external=True)
+    """Reports of the run and a verdict per upgrade path; fails (exit 1) when a path is NO-GO or INCOMPLETE."""
+    session.run(sys.executable, "-m", "harness", "report", "--matrix", MATRIX_FILE, *_run_args(), external=True)
 
 
 @nox.session(venv_backend="none", default=False)
 def gonogo(session: nox.Session) -> None:
-    """Upgrade verdict: nox -s gonogo -- --baseline A --candidate B (exit 0 GO / GO-WITH-WARNINGS, 1 NO-GO)."""
+    """Verdicts of every upgrade path (or -- --baseline A --candidate B): the session fails on NO-GO or INCOMPLETE."""
     session.run(
-        sys.executable, "-m", "harness", "gonogo", "--matrix", MATRIX_FILE, "--run", RUN_ID, *session.posargs,
-        external=True, success_codes=[0, 1],
+        sys.executable, "-m", "harness", "gonogo", "--matrix", MATRIX_FILE, *_run_args(), *session.posargs,
+        external=True,
     )  # fmt: skip
 
 

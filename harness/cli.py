@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness import matrix as matrix_mod
@@ -75,8 +75,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import run_environment
 
     matrix, registry = _load(args)
-    if args.scenarios:
-        matrix = matrix_mod.restrict(matrix, args.scenarios)
     env = matrix.environment(args.env)
     run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
     run_dir = Path(args.results_dir) / run_id
@@ -92,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario_packages=_packages(args.scenario_packages),
         extra_pythonpath=extra,
         repeat=args.repeat,
+        selection=args.scenarios,
     )
     counts: dict[str, int] = {}
     for cell in doc.scenarios:
@@ -99,7 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"{env.name}: {doc.state}; {summary or 'no scenarios'}; results in {run_dir / (env.name + '.json')}")
     if doc.env_error:
-        print(f"{env.name}: env-error: {doc.env_error.message.splitlines()[0]}", file=sys.stderr)
+        print(f"{env.name}: could not be provisioned: {doc.env_error.message}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -122,38 +122,42 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
+    """The run named by ``--run`` (refused, with the runs there are, when it does not exist), else the latest."""
     from harness.report import latest_run
 
     results_dir = Path(args.results_dir)
-    run_dir = results_dir / args.run if args.run else None
-    return run_dir if run_dir is not None and run_dir.is_dir() else latest_run(results_dir)
+    if not args.run:
+        return latest_run(results_dir)
+    run_dir = results_dir / args.run
+    if not (run_dir.is_dir() and any(run_dir.glob("*.json"))):
+        runs = sorted(p.name for p in results_dir.iterdir() if p.is_dir()) if results_dir.is_dir() else []
+        known = ", ".join(runs[-10:]) or "none yet"
+        raise HarnessError(f"{results_dir}: no run {args.run!r} with results (runs there: {known})")
+    return run_dir
 
 
 def _matrix_or_none(args: argparse.Namespace) -> matrix_mod.Matrix | None:
-    """The matrix orders columns and holds tolerances and waivers; reports still work from results alone."""
+    """The matrix orders columns and holds paths, tolerances and waivers; reports still work from results alone."""
     try:
-        return matrix_mod.load(args.matrix)
+        return matrix_mod.load(args.matrix, scenario_mod.discover(_packages(args.scenario_packages)))
     except HarnessError as exc:
         print(f"note: {args.matrix} not used ({str(exc).splitlines()[0]})", file=sys.stderr)
         return None
 
 
-def _policy(matrix: matrix_mod.Matrix | None) -> dict:
-    from harness.drift import Tolerance
-
+def _default_pairs(matrix: matrix_mod.Matrix | None, docs: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The matrix's upgrade paths whose two environments both have results in this run."""
     if matrix is None:
-        return {"tolerances": {}, "waivers": []}
-    tolerances = {
-        pattern: Tolerance(rtol=spec.rtol, atol=spec.atol, source=f"matrix.yaml drift.tolerances[{pattern!r}]")
-        for pattern, spec in matrix.drift.tolerances.items()
-    }
-    return {"tolerances": tolerances, "waivers": list(matrix.drift.waivers)}
+        return []
+    return [
+        (p.baseline, p.candidate) for p in matrix_mod.upgrade_paths(matrix) if {p.baseline, p.candidate} <= set(docs)
+    ]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness import history, report
-    from harness.gonogo import decide
     from harness.results import load_run
+    from harness.verdicts import judge_paths, policy_of
 
     run_dir = _run_dir(args)
     docs = load_run(run_dir)
@@ -161,55 +165,55 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise HarnessError(f"{run_dir}: the folder holds no results documents")
     matrix = _matrix_or_none(args)
     order = list(matrix.environments) if matrix else []
-    baseline = matrix.baseline if matrix and matrix.baseline in docs else None
-    dirs = dict.fromkeys(docs, run_dir)
-    verdicts = [decide(docs, dirs, baseline, env, **_policy(matrix)) for env in report.ordered(docs, order)
-                if baseline and env != baseline]  # fmt: skip
+    verdicts = [v for _, v in judge_paths(run_dir, docs, _default_pairs(matrix, docs), policy_of(matrix))]
     flags = history.completeness_flags(run_dir, docs, Path(args.results_dir))
     trend = history.trend(Path(args.results_dir))
     releases = history.new_releases(run_dir, docs, Path(args.results_dir))
     markdown = report.render_markdown(run_dir, docs, order, verdicts, flags, releases)
     report.write_text(run_dir / "report.md", markdown)
-    html = report.render_html(run_dir, docs, order, baseline, verdicts, flags, trend, releases)
+    html = report.render_html(run_dir, docs, order, verdicts, flags, trend, releases)
     report.write_text(run_dir / "report.html", html)
-    report.write_text(run_dir / "junit.xml", report.render_junit(docs, order))
+    report.write_text(run_dir / "junit.xml", report.render_junit(docs, order, verdicts))
     report.write_text(run_dir / "history" / "trend.json", json.dumps(trend, indent=2) + "\n")
-    for verdict in verdicts:
-        report.write_text(run_dir / "gonogo" / f"{verdict.candidate}.json", report.verdict_json(verdict))
     print(markdown)
-    print(f"reports written to {run_dir}: report.md, report.html, junit.xml, gonogo/*.json, history/trend.json")
+    print(f"reports written to {run_dir}: report.md, report.html, junit.xml, gonogo/*.json, ledger/*.json")
     for flag in flags:
         print(f"INCOMPLETE RUN: {flag}", file=sys.stderr)
-    return 1 if flags else 0
+    blocked = [f"{v.baseline} -> {v.candidate}: {v.verdict}" for v in verdicts if v.exit_code]
+    for line in blocked:
+        print(f"upgrade path {line}", file=sys.stderr)
+    return 1 if flags or blocked else 0
 
 
 def cmd_gonogo(args: argparse.Namespace) -> int:
-    from harness import report
-    from harness.gonogo import decide
+    from harness import paths, report
     from harness.results import load_run
+    from harness.verdicts import check_comparable, judge_paths, policy_of
 
+    if (args.baseline is None) != (args.candidate is None):
+        raise HarnessError("give both --baseline and --candidate, or neither (every upgrade path of the matrix)")
     run_dir = _run_dir(args)
     docs = load_run(run_dir)
     matrix = _matrix_or_none(args)
-    if args.baseline is None:
-        if matrix is None or matrix.baseline is None:
-            raise HarnessError("no --baseline given and the matrix declares no baseline")
-        args.baseline = matrix.baseline
-    for role, name in (("baseline", args.baseline), ("candidate", args.candidate)):
-        if name not in docs:
-            known = ", ".join(sorted(docs)) or "none"
-            raise HarnessError(f"{run_dir}: no results for {role} environment {name!r} (this run has: {known})")
-    verdict = decide(docs, dict.fromkeys(docs, run_dir), args.baseline, args.candidate, **_policy(matrix))
-    stem = run_dir / "gonogo" / f"{args.baseline}-vs-{args.candidate}"
-    markdown = report.render_verdict_markdown(verdict, limit=args.limit)
-    report.write_text(stem.with_suffix(".md"), markdown)
-    report.write_text(stem.with_suffix(".json"), report.verdict_json(verdict))
+    if args.baseline is not None:
+        check_comparable(docs, matrix, args.baseline, args.candidate)
+        pairs = [(args.baseline, args.candidate)]
+    else:
+        pairs = _default_pairs(matrix, docs)
+        if not pairs:
+            raise HarnessError(f"{run_dir}: no upgrade path of the matrix has results for both its environments")
+    judged = judge_paths(run_dir, docs, pairs, policy_of(matrix))
     order = list(matrix.environments) if matrix else []
-    pair = {k: docs[k] for k in (args.baseline, args.candidate)}
-    report.write_text(stem.with_suffix(".html"), report.render_html(run_dir, pair, order, args.baseline, [verdict]))
-    print(markdown)
-    print(f"verdict written to {stem}.{{md,json,html}}")
-    return verdict.exit_code
+    for _, verdict in judged:
+        markdown = report.render_verdict_markdown(verdict, limit=args.limit)
+        report.write_text(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "md"), markdown)
+        pair = {k: docs[k] for k in (verdict.baseline, verdict.candidate)}
+        html = report.render_html(run_dir, pair, order, [verdict])
+        report.write_text(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "html"), html)
+        print(markdown)
+        stem = paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "{md,json,html}")
+        print(f"verdict written to {stem}; ledger in {run_dir / verdict.ledger}")
+    return max(v.exit_code for _, v in judged)
 
 
 def cmd_shard(args: argparse.Namespace) -> int:
@@ -230,7 +234,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from harness.gonogo import verdict_schema
+    from harness.judge import verdict_schema
 
     schemas = {
         "results.schema.json": results_schema(),
@@ -277,11 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("report", cmd_report, "write the run's reports (Markdown, HTML, JUnit XML, verdicts, trend)").add_argument(
         "--run", default=os.environ.get("COMPAT_RUN_ID")
     )
-    gonogo = add(
-        "gonogo", cmd_gonogo, "judge a candidate environment against a baseline: GO / GO-WITH-WARNINGS / NO-GO"
-    )
-    gonogo.add_argument("--baseline", default=None, help="default: the matrix's baseline")
-    gonogo.add_argument("--candidate", required=True)
+    gonogo = add("gonogo", cmd_gonogo, "judge upgrade paths: GO, GO-WITH-WARNINGS (exit 0); NO-GO, INCOMPLETE (exit 1)")
+    gonogo.add_argument("--baseline", default=None, help="with --candidate: judge this pair only")
+    gonogo.add_argument("--candidate", default=None, help="default: every upgrade path of the matrix")
     gonogo.add_argument("--run", default=os.environ.get("COMPAT_RUN_ID"))
     gonogo.add_argument("--limit", type=int, default=10, help="blocking reasons shown before folding")
     add("shard", cmd_shard, "print the environments of shard K/N (for any CI system)").add_argument(

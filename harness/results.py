@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import ResultsError
 from harness.worker.atomic import write_atomic, write_json_atomic
+from harness.worker.protocol import Status
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -32,10 +33,9 @@ __all__ = [
     "write_result",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
-Status = Literal["pass", "fail", "error", "skip", "timeout", "crash", "env-error"]
 RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "text", "info"]
 
 
@@ -68,6 +68,20 @@ class RecordSummary(_Model):
     value: Any = None
 
 
+class WarningEntry(_Model):
+    """A warning a scenario caused (the worker protocol's ``WarningRecord``), tagged with the module that raised it.
+
+    Only ``framework`` warnings count as the framework's deprecations; one raised by the standard library inside a
+    framework call is kept, but never blamed on the framework.
+    """
+
+    source: Literal["warnings", "logging", "stderr"]
+    category: str
+    message: str
+    module: str = ""
+    framework: bool = False
+
+
 class ScenarioResult(_Model):
     """One cell: an environment x scenario outcome."""
 
@@ -80,9 +94,10 @@ class ScenarioResult(_Model):
     checks: list[CheckResult] = Field(default_factory=list)
     records: list[RecordSummary] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[WarningEntry] = Field(default_factory=list)
     seeding: list[str] = Field(default_factory=list)
     output_tail: str = ""
+    invocation: str = Field("", description="The invocation (see EnvironmentResult.invocations) that wrote the cell.")
 
 
 class InstallOptions(_Model):
@@ -119,7 +134,8 @@ class ResolvedEnvironment(_Model):
     reused: bool = False
 
 
-RelayOutcome = Literal["loaded", "loaded-drifted", "load-error", "optimizer-state-lost", "skip"]
+#: ``fallback-only``: the plain call a user writes failed and only a fallback (``compile=False``, ...) loaded it.
+RelayOutcome = Literal["loaded", "loaded-drifted", "fallback-only", "load-error", "optimizer-state-lost", "skip"]
 
 
 class RelayResult(_Model):
@@ -169,10 +185,20 @@ class Timings(_Model):
     relay_s: float | None = Field(None, description="Seconds the relay's consumer phase took in this environment.")
 
 
+class Invocation(_Model):
+    """One command that wrote cells into this document: a subset re-run updates its cells and keeps the rest."""
+
+    id: str
+    started_at: str
+    selection: list[str] = Field(default_factory=list, description="The -k patterns given; empty: every cell.")
+    cells: list[str] = Field(default_factory=list, description="The cells this invocation ran.")
+    lock_sha256: str = ""
+
+
 class EnvironmentResult(_Model):
     """The results document of one environment in one run."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     run_id: str
     harness_version: str
     matrix_file: str
@@ -189,6 +215,7 @@ class EnvironmentResult(_Model):
     repeats: int = Field(1, description="How many times each cell ran (flake detection).")
     flaky: list[str] = Field(default_factory=list, description="'<scenario>::<record>' that differed between repeats.")
     matrix_sha256: str = ""
+    invocations: list[Invocation] = Field(default_factory=list)
 
     def cell(self, scenario_id: str) -> ScenarioResult | None:
         return next((s for s in self.scenarios if s.id == scenario_id), None)
@@ -229,8 +256,21 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2, "relay": []}
 
 
+def _warning_from_text(text: Any) -> dict[str, Any]:
+    category, _, message = str(text).partition(": ")
+    return {"source": "warnings", "category": category if message else "Warning", "message": message or category}
+
+
+def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 tags warnings with their origin (unknown for old text warnings: never counted as the framework's)."""
+    cells = [
+        {**c, "warnings": [_warning_from_text(w) for w in c.get("warnings", [])]} for c in data.get("scenarios", [])
+    ]
+    return {**data, "schema_version": 3, "scenarios": cells}
+
+
 #: Explicit migrations of older documents to the current version, applied on read (the file is left as it is).
-MIGRATIONS = {1: _migrate_1_to_2}
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def write_result(path: Path, result: EnvironmentResult) -> None:
@@ -249,7 +289,7 @@ def read_result(path: Path) -> EnvironmentResult:
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version in MIGRATIONS:
+    while version in MIGRATIONS:
         data = MIGRATIONS[version](data)
         version = data["schema_version"]
     if version != SCHEMA_VERSION:
@@ -281,6 +321,31 @@ def npz_key(scenario_id: str, record: str) -> str:
     return f"{scenario_id}::{record}"
 
 
+def _save_npz(target: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    def dump(handle: Any) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        handle.write(buffer.getvalue())
+
+    write_atomic(target, dump)
+
+
+def drop_npz_cells(target: Path, scenario_ids: list[str]) -> None:
+    """Remove the stored values of ``scenario_ids`` from an environment's ``.npz`` (before those cells run again)."""
+    import numpy as np
+
+    if not target.exists():
+        return
+    prefixes = tuple(npz_key(sid, "") for sid in scenario_ids)
+    with np.load(target) as existing:
+        kept = {k: existing[k] for k in existing.files if not k.startswith(prefixes)}
+        if len(kept) == len(existing.files):
+            return
+    _save_npz(target, kept)
+
+
 def merge_npz(target: Path, scenario_id: str, source: Path) -> None:
     """Add the arrays of one scenario (``source``) to the environment's ``.npz``, atomically."""
     import numpy as np
@@ -291,10 +356,4 @@ def merge_npz(target: Path, scenario_id: str, source: Path) -> None:
             arrays.update({k: existing[k] for k in existing.files})
     with np.load(source) as new:
         arrays.update({npz_key(scenario_id, k): new[k] for k in new.files})
-
-    def dump(handle: Any) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        handle.write(buffer.getvalue())
-
-    write_atomic(target, dump)
+    _save_npz(target, arrays)

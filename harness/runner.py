@@ -12,12 +12,13 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from harness import __version__
-from harness.errors import ProvisionError
-from harness.matrix import Environment, Matrix
+from harness import __version__, paths
+from harness.errors import ProvisionError, ResultsError
+from harness.matrix import Environment, Matrix, restrict
 from harness.provision import Provisioned, provision, redact
 from harness.requirements import capabilities, preload_modules, unmet
 from harness.results import (
@@ -26,10 +27,14 @@ from harness.results import (
     EnvironmentInfo,
     EnvironmentResult,
     InstallOptions,
+    Invocation,
     ResolvedEnvironment,
     ScenarioResult,
+    drop_npz_cells,
     merge_npz,
+    new_run_id,
     now_iso,
+    read_result,
     write_result,
 )
 from harness.supervisor import Supervisor, WorkerSpec
@@ -141,15 +146,17 @@ def _cell(scenario_id: str, area: str, status: str, message: str) -> ScenarioRes
 class _Recorder:
     """Adds cells to the document in matrix order and rewrites it atomically after each one."""
 
-    def __init__(self, doc: EnvironmentResult, path: Path, npz_path: Path, scratch: Path, order: list[str]):
+    def __init__(self, doc: EnvironmentResult, run_dir: Path, scratch: Path, order: list[str], invocation: str):
         self.doc = doc
-        self.path = path
-        self.npz_path = npz_path
+        self.path = paths.results_file(run_dir, doc.environment.name)
+        self.npz_path = paths.records_file(run_dir, doc.environment.name)
         self.scratch = scratch
         self.order = {scenario_id: i for i, scenario_id in enumerate(order)}
+        self.invocation = invocation
 
     def add(self, result: ScenarioResult) -> None:
-        self.doc.scenarios.append(result)
+        result.invocation = self.invocation
+        self.doc.scenarios = [c for c in self.doc.scenarios if c.id != result.id] + [result]
         self.doc.scenarios.sort(key=lambda s: self.order.get(s.id, len(self.order)))
         if result.duration_s:
             self.doc.timings.scenarios_s = round(self.doc.timings.scenarios_s + result.duration_s, 6)
@@ -160,11 +167,28 @@ class _Recorder:
             self.doc.records_file = self.npz_path.name
         self.save()
 
-    def add_raw(self, raw: dict) -> None:
+    def add_raw(self, raw: dict[str, Any]) -> None:
         self.add(ScenarioResult.model_validate(raw))
 
     def save(self) -> None:
         write_result(self.path, self.doc)
+
+
+def _document(matrix: Matrix, env: Environment, run_dir: Path, run_id: str, rerun: list[str]) -> EnvironmentResult:
+    """This run's document for ``env``: the one already written (a subset re-run keeps its other cells), else new.
+
+    The cells about to run again are dropped, with their stored values, so nothing stale survives beside them.
+    """
+    path = paths.results_file(run_dir, env.name)
+    if not path.exists():
+        return new_document(matrix, env, run_id)
+    doc = read_result(path)
+    if doc.run_id != run_id or doc.environment.name != env.name:
+        raise ResultsError(f"{path}: holds {doc.environment.name} of run {doc.run_id}, not {env.name} of run {run_id}")
+    doc.scenarios = [c for c in doc.scenarios if c.id not in set(rerun)]
+    drop_npz_cells(paths.records_file(run_dir, env.name), rerun)
+    doc.state, doc.env_error, doc.finished_at = "running", None, None
+    return doc
 
 
 def worker_spec(
@@ -226,15 +250,25 @@ def run_environment(
     extra_pythonpath: tuple[Path, ...] = (),
     environ: Mapping[str, str] | None = None,
     repeat: int = 1,
+    selection: Sequence[str] = (),
 ) -> EnvironmentResult:
-    """Provision ``env_name`` into ``venv_dir``, run its selected scenarios, write ``run_dir/<env>.json``."""
+    """Provision ``env_name`` into ``venv_dir``, run its selected scenarios, write ``run_dir/<env>.json``.
+
+    With ``selection`` (``-k`` globs) only the matching cells run; the other cells this run already holds for the
+    environment are kept, so the reproduce command a verdict prints never throws evidence away.
+    """
     started = time.perf_counter()
     env = matrix.environment(env_name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    scratch = run_dir / "logs" / env.name
-    doc = new_document(matrix, env, run_id)
+    scratch = paths.logs_dir(run_dir, env.name)
     order = list(matrix.scenario_ids)
-    recorder = _Recorder(doc, run_dir / f"{env.name}.json", run_dir / f"{env.name}.npz", scratch, order)
+    chosen = list(restrict(matrix, list(selection)).scenario_ids) if selection else order
+    doc = _document(matrix, env, run_dir, run_id, chosen)
+    invocation = Invocation(
+        id=f"{new_run_id()}-{os.getpid()}", started_at=now_iso(), selection=list(selection), cells=chosen
+    )
+    doc.invocations.append(invocation)
+    recorder = _Recorder(doc, run_dir, scratch, order, invocation.id)
     recorder.save()
     try:
         prov = provision(env, venv_dir, environ=environ)
@@ -242,17 +276,18 @@ def run_environment(
         doc.state = "env-error"
         doc.env_error = EnvError(message=str(exc), installer_output=exc.installer_output[-20000:])
         doc.timings.provision_s = round(time.perf_counter() - started, 3)
-        for scenario_id in order:
-            doc.scenarios.append(_cell(scenario_id, registry[scenario_id].area, "env-error", str(exc)[:500]))
+        for scenario_id in chosen:
+            recorder.add(_cell(scenario_id, registry[scenario_id].area, "env-error", str(exc)))
         doc.finished_at = now_iso()
         doc.timings.total_s = round(time.perf_counter() - started, 3)
         recorder.save()
         return doc
     doc.timings.provision_s = round(prov.seconds, 3)
     doc.environment.resolved = _resolved(prov)
+    invocation.lock_sha256 = prov.lock_sha256
     caps = capabilities(prov.packages, env.env)
     to_run: list[str] = []
-    for scenario_id in order:
+    for scenario_id in chosen:
         entry = registry[scenario_id]
         reasons = [r for r in (unmet(req, caps) for req in entry.requires) if r]
         if reasons:
