@@ -60,6 +60,7 @@ def _environ():
     return {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
 
 
+@pytest.mark.integration  # uv resolves and installs from the package registry
 def test_exact_pins_lock_and_reuse(tmp_path):
     venv = tmp_path / "venv"
     first = provision(env({"six": "1.16.0"}), venv, environ=_environ())
@@ -72,6 +73,7 @@ def test_exact_pins_lock_and_reuse(tmp_path):
     assert not third.reused and third.packages["six"] == "1.17.0"
 
 
+@pytest.mark.integration  # uv resolves and installs from the package registry
 def test_sync_removes_what_is_no_longer_pinned(tmp_path):
     venv = tmp_path / "venv"
     provision(env({"six": "1.16.0", "packaging": "24.1"}), venv, environ=_environ())
@@ -79,12 +81,14 @@ def test_sync_removes_what_is_no_longer_pinned(tmp_path):
     assert "packaging" not in after.packages
 
 
+@pytest.mark.integration  # uv resolves and installs from the package registry
 def test_latest_is_resolved_and_recorded(tmp_path):
     result = provision(env({"six": "latest"}), tmp_path / "venv", environ=_environ())
     assert result.latest["six"] == result.packages["six"]
     assert any(step.startswith("latest six resolved to") for step in result.install_steps)
 
 
+@pytest.mark.integration  # uv resolves and installs from the package registry
 def test_no_deps_package_is_installed_without_its_dependencies(tmp_path):
     # python-dateutil depends on six; installed without dependencies, six must stay out.
     e = env({"python-dateutil": "2.9.0.post0"}, no_deps=("python-dateutil",))
@@ -93,6 +97,7 @@ def test_no_deps_package_is_installed_without_its_dependencies(tmp_path):
     assert any("without its dependencies" in step for step in result.install_steps)
 
 
+@pytest.mark.integration  # uv resolves and installs from the package registry
 def test_missing_version_is_a_provision_error_with_uv_words(tmp_path):
     with pytest.raises(ProvisionError) as info:
         provision(env({"six": "0.0.99"}), tmp_path / "venv", environ=_environ())
@@ -100,6 +105,7 @@ def test_missing_version_is_a_provision_error_with_uv_words(tmp_path):
     assert info.value.installer_output
 
 
+@pytest.mark.integration  # uv resolves and installs from the package registry
 def test_impossible_combination_is_a_provision_error(tmp_path):
     # tf-keras 2.17 declares tensorflow>=2.17,<2.18. (tf-keras 2.15 declares no upper bound, so 2.15 with
     # TensorFlow 2.16 installs; what breaks there is the import, which scenarios report as errors.)

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from harness import matrix, results
 from harness.runner import run_environment
@@ -53,6 +54,7 @@ def _run(tmp_path, name):
     )
 
 
+@pytest.mark.integration  # provisions a real venv with uv from the package registry
 def test_environment_end_to_end(tmp_path):
     doc = _run(tmp_path, "plain")
     path = tmp_path / "results" / "run1" / "plain.json"
@@ -78,6 +80,7 @@ def test_environment_end_to_end(tmp_path):
         assert data["fault.a_first_passes::order"].tolist() == [2, 0, 1]
 
 
+@pytest.mark.integration  # provisions a real venv with uv from the package registry
 def test_failed_install_is_env_error_for_every_cell(tmp_path):
     doc = _run(tmp_path, "broken")
     assert doc.state == "env-error"
@@ -87,6 +90,7 @@ def test_failed_install_is_env_error_for_every_cell(tmp_path):
     assert on_disk["state"] == "env-error" and on_disk["env_error"]["installer_output"]
 
 
+@pytest.mark.integration  # provisions a real venv with uv from the package registry
 def test_repeats_mark_records_that_change_as_flaky(tmp_path):
     if str(RESOURCES) not in sys.path:
         sys.path.insert(0, str(RESOURCES))
@@ -110,3 +114,49 @@ def test_repeats_mark_records_that_change_as_flaky(tmp_path):
     )
     assert doc.repeats == 3 and doc.flaky == ["fault.l_flaky::noisy"]
     assert results.read_result(tmp_path / "r" / "plain.json").flaky == ["fault.l_flaky::noisy"]
+
+
+def _fake_provision(env, venv_dir, *, environ=None):
+    """The tool's own interpreter as the 'environment': plumbing tests need no registry (and run offline)."""
+    from harness.provision import Provisioned
+
+    packages = {"six": "1.16.0", "numpy": np.__version__}
+    return Provisioned(python=Path(sys.executable), packages=packages, lock_text="", lock_sha256="0" * 64)
+
+
+def _offline_run(tmp_path, monkeypatch, selection=()):
+    monkeypatch.setattr("harness.runner.provision", _fake_provision)
+    m, registry = _setup(tmp_path)
+    return run_environment(
+        m,
+        "plain",
+        tmp_path / "results" / "run1",
+        tmp_path / "venvs" / "plain",
+        registry,
+        run_id="run1",
+        scenario_packages=("fake_scenarios",),
+        extra_pythonpath=(RESOURCES,),
+        environ={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+        selection=selection,
+    )
+
+
+def test_a_subset_rerun_keeps_every_other_cell_and_its_values(tmp_path, monkeypatch):
+    """The reproduce command a verdict prints (-k ...) must never throw the rest of the run away."""
+    first = _offline_run(tmp_path, monkeypatch)
+    assert len(first.scenarios) == 5
+    again = _offline_run(tmp_path, monkeypatch, selection=["fault.z_*"])
+    assert [c.id for c in again.scenarios] == [c.id for c in first.scenarios]
+    kept = {c.id: c.status for c in again.scenarios}
+    assert kept == {c.id: c.status for c in first.scenarios}
+    assert [i.cells for i in again.invocations] == [[c.id for c in first.scenarios], ["fault.z_last_passes"]]
+    origin = {c.id: c.invocation for c in again.scenarios}
+    assert origin["fault.z_last_passes"] == again.invocations[1].id
+    assert origin["fault.a_first_passes"] == again.invocations[0].id
+    with np.load(tmp_path / "results" / "run1" / again.records_file) as data:
+        assert data["fault.a_first_passes::order"].tolist() == [2, 0, 1]  # values of kept cells survive
+
+
+def test_a_subset_run_into_a_new_run_holds_only_that_subset(tmp_path, monkeypatch):
+    doc = _offline_run(tmp_path, monkeypatch, selection=["fault.a_*"])
+    assert [c.id for c in doc.scenarios] == ["fault.a_first_passes"]
