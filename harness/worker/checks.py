@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.worker.arrays import to_numpy
 from harness.worker.scenario import Context
 
 __all__ = [
@@ -23,13 +24,10 @@ __all__ = [
 
 
 def _array(values: Any) -> Any:
+    """The values as float64, the precision every check decides in."""
     import numpy as np
 
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    elif hasattr(values, "numpy") and not isinstance(values, np.ndarray):
-        values = values.numpy()
-    return np.asarray(values, dtype=np.float64)
+    return to_numpy(values, np.float64)
 
 
 def uniform_bound(ctx: Context, name: str, values: Any, bound: float, *, var_rtol: float = 0.2) -> bool:

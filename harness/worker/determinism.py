@@ -13,6 +13,8 @@ import random
 import sys
 from typing import Any
 
+from harness.worker.protocol import legacy_keras
+
 __all__ = ["DEFAULT_SEED", "active_keras", "reset"]
 
 DEFAULT_SEED = 1337
@@ -20,9 +22,7 @@ DEFAULT_SEED = 1337
 
 def active_keras() -> Any | None:
     """The Keras a user of this environment gets: ``tf_keras`` under ``TF_USE_LEGACY_KERAS=1``, else ``keras``."""
-    legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")
-    name = "tf_keras" if legacy else "keras"
-    return sys.modules.get(name)
+    return sys.modules.get("tf_keras" if legacy_keras(os.environ) else "keras")
 
 
 def _seed_keras(seed: int, calls: list[str]) -> None:
@@ -33,6 +33,15 @@ def _seed_keras(seed: int, calls: list[str]) -> None:
     calls.append(f"{keras.__name__}.backend.clear_session()")
     keras.utils.set_random_seed(seed)
     calls.append(f"{keras.__name__}.utils.set_random_seed({seed})")
+
+
+def _seed_numpy(seed: int, calls: list[str]) -> None:
+    try:  # numpy is the worker's one guaranteed requirement: always seeded, so every env makes the same calls
+        import numpy
+    except ImportError:  # a bare interpreter (the boundary test): nothing to seed
+        return
+    numpy.random.seed(seed)
+    calls.append(f"numpy.random.seed({seed})")
 
 
 def _seed_tensorflow(seed: int, calls: list[str]) -> None:
@@ -72,13 +81,7 @@ def reset(seed: int = DEFAULT_SEED) -> list[str]:
     _seed_keras(seed, calls)
     random.seed(seed)
     calls.append(f"random.seed({seed})")
-    try:  # numpy is the worker's one guaranteed requirement: always seeded, so every env makes the same calls
-        import numpy
-    except ImportError:
-        numpy = None
-    if numpy is not None:
-        numpy.random.seed(seed)
-        calls.append(f"numpy.random.seed({seed})")
+    _seed_numpy(seed, calls)
     _seed_tensorflow(seed, calls)
     _seed_torch(seed, calls)
     return calls

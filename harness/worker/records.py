@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from harness.worker.arrays import to_numpy
 from harness.worker.scenario import jsonable
 
 __all__ = ["INLINE_LIMIT", "summarize"]
@@ -19,23 +20,12 @@ __all__ = ["INLINE_LIMIT", "summarize"]
 INLINE_LIMIT = 32
 
 
-def _to_numpy(value: Any) -> Any:
-    """Accept numpy arrays, torch tensors, TF/Keras tensors and nested sequences."""
-    import numpy as np
-
-    if hasattr(value, "detach"):  # torch.Tensor
-        value = value.detach().cpu().numpy()
-    elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):  # tf.Tensor, tf.Variable
-        value = value.numpy()
-    return np.asarray(value)
-
-
 def _infer_kind(value: Any) -> str:
     if isinstance(value, str):
         return "text"
     if isinstance(value, dict):
         return "config"
-    if isinstance(value, bool | int | float):
+    if isinstance(value, (bool, int, float)):
         return "scalar"
     if getattr(value, "shape", None) == ():
         return "scalar"
@@ -49,7 +39,7 @@ def _sha256_json(value: Any) -> str:
 def _array_summary(name: str, kind: str, value: Any) -> tuple[dict[str, Any], Any]:
     import numpy as np
 
-    array = np.ascontiguousarray(_to_numpy(value))
+    array = np.ascontiguousarray(to_numpy(value))
     if array.dtype.kind in "OUS":
         raise TypeError(f"record {name!r}: an array record must be numeric, got dtype {array.dtype}")
     if array.dtype.name not in np.sctypeDict:  # bfloat16 and friends: npz cannot hold them portably
@@ -88,7 +78,7 @@ def summarize(name: str, kind: str | None, value: Any) -> tuple[dict[str, Any], 
     if kind in ("array", "ordering"):
         return _array_summary(name, kind, value)
     plain = jsonable(value)
-    if kind == "scalar" and not isinstance(plain, bool | int | float | str):
+    if kind == "scalar" and not isinstance(plain, (bool, int, float, str)):
         raise TypeError(f"record {name!r}: a scalar record must be a number, got {type(value).__name__}")
     summary = {
         "name": name,
