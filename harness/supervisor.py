@@ -3,7 +3,8 @@
 One worker process per environment runs the scenarios back to back, so the framework import is paid once. When the
 worker dies inside a scenario (segfault, abort, ``os._exit``, OOM kill) or a scenario outruns its timeout, that
 scenario is recorded as ``crash`` / ``timeout`` and a fresh worker resumes with the next one. The worker runs in its
-own process group, so a hung DataLoader child dies with it.
+own process group, so a hung DataLoader child dies with it. Every result handed to the sink, the worker's and the
+ones written here for a crash or timeout, is a full ``protocol.CellResult``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from harness.worker.atomic import write_json_atomic
 from harness.worker.loop import read_tail
+from harness.worker.protocol import CONTEXT_KEYS, Status, blank_cell, clean_text
 
 __all__ = ["Supervisor", "SupervisorStats", "WorkerSpec"]
 
@@ -30,7 +32,12 @@ ResultSink = Callable[[dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """How to start a worker: which Python, with which environment, where to put its files."""
+    """How to start a worker: which Python, with which environment, where to put its files.
+
+    ``context`` tells the scenarios where they run (keys in ``protocol.CONTEXT_KEYS``: ``environment``,
+    ``artifacts_dir``, ``relay_source``); it travels in the plan, so a cell's inputs are all in one file rather
+    than spread over environment variables.
+    """
 
     python: str
     env: dict[str, str]
@@ -40,6 +47,12 @@ class WorkerSpec:
     preload: tuple[str, ...] = ()
     seed: int = 1337
     startup_timeout: float = 600.0
+    context: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.context) - set(CONTEXT_KEYS))
+        if unknown:
+            raise ValueError(f"unknown worker context keys {unknown}; known: {list(CONTEXT_KEYS)}")
 
 
 @dataclass
@@ -74,6 +87,7 @@ class _Attempt:
             "preload": list(spec.preload),
             "seed": spec.seed,
             "scratch_dir": str(spec.scratch),
+            "context": dict(spec.context),
         }
         spec.scratch.mkdir(parents=True, exist_ok=True)
         plan_path = spec.scratch / f"plan-{number}.json"
@@ -212,25 +226,14 @@ class Supervisor:
     def _emit(
         self,
         scenario_id: str,
-        status: str,
+        status: Status,
         message: str,
         tail: str | None = None,
         elapsed: float | None = None,
     ) -> None:
+        """A result for a cell the worker could not report itself: nothing measured, the output's tail kept."""
         output = tail if tail is not None else read_tail(self.spec.scratch / f"{scenario_id}.log")
-        self.sink(
-            {
-                "id": scenario_id,
-                "area": self.areas.get(scenario_id, scenario_id.split(".", 1)[0]),
-                "status": status,
-                "message": message,
-                "traceback": "",
-                "duration_s": None if elapsed is None else round(elapsed, 6),
-                "checks": [],
-                "records": [],
-                "notes": [],
-                "warnings": [],
-                "seeding": [],
-                "output_tail": output,
-            }
-        )
+        area = self.areas.get(scenario_id, scenario_id.split(".", 1)[0])
+        duration = None if elapsed is None else round(elapsed, 6)
+        cell = blank_cell(scenario_id, area, status, message, duration_s=duration, output_tail=clean_text(output))
+        self.sink(dict(cell))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.supervisor import Supervisor, WorkerSpec
 from harness.worker import scenario as scenario_mod
+from harness.worker.protocol import CellResult
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "tests" / "resources"
@@ -18,7 +22,9 @@ def _discover():
     return scenario_mod.discover(["fake_scenarios"])
 
 
-def run_fakes(tmp_path: Path, ids: list[str], timeouts: dict[str, float] | None = None):
+def run_fakes(
+    tmp_path: Path, ids: list[str], timeouts: dict[str, float] | None = None, context: dict[str, str] | None = None
+):
     registry = _discover()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(RESOURCES)]))
     spec = WorkerSpec(
@@ -28,10 +34,13 @@ def run_fakes(tmp_path: Path, ids: list[str], timeouts: dict[str, float] | None 
         log_path=tmp_path / "scratch" / "worker.log",
         scenario_packages=("fake_scenarios",),
         startup_timeout=60,
+        context=context or {},
     )
     results: list[dict] = []
-    limits = {i: (timeouts or {}).get(i, registry[i].timeout or 60) for i in ids}
-    stats = Supervisor(spec, limits, {i: registry[i].area for i in ids}, results.append).run(ids)
+    base = {i: scenario_mod.split_id(i)[0] for i in ids}
+    limits = {i: (timeouts or {}).get(i, registry[base[i]].timeout or 60) if base[i] in registry else 60 for i in ids}
+    areas = {i: registry[base[i]].area for i in ids if base[i] in registry}
+    stats = Supervisor(spec, limits, areas, results.append).run(ids)
     return {r["id"]: r for r in results}, [r["id"] for r in results], stats
 
 
@@ -79,7 +88,16 @@ def test_every_fault_is_contained_and_the_rest_still_run(tmp_path):
     assert by_id["fault.h_swallowed_skip"]["message"] == "needs something this environment lacks"
     assert "must_hold: arithmetic changed" in by_id["fault.i_swallowed_check"]["message"]
     assert by_id["fault.i_swallowed_check"]["checks"][0]["values"] == {"left": 2, "right": 3}
-    assert "DeprecationWarning: this API is deprecated" in by_id["fault.j_warns"]["warnings"]
+    assert by_id["fault.j_warns"]["warnings"] == [
+        {
+            "source": "warnings",
+            "category": "DeprecationWarning",
+            "message": "this API is deprecated",
+            "module": "fake_scenarios.faults",
+            "framework": False,
+        }
+    ]
+    assert all(set(r) == set(CellResult.__annotations__) for r in by_id.values())  # crash cells included
     # one worker at the start, plus one after each crash or timeout (segfault, abort, hang, os._exit)
     assert stats.worker_starts == 5
 
@@ -112,3 +130,71 @@ def test_worker_that_cannot_start_marks_every_cell(tmp_path):
     assert [r["status"] for r in results] == ["crash", "crash"]
     assert "exited with code 1 before running any scenario" in results[0]["message"]
     assert "No module named 'no_such_package_anywhere'" in results[0]["output_tail"]
+
+
+def test_unknown_scenario_is_a_full_error_cell_the_orchestrator_accepts(tmp_path):
+    # Regression: the worker used to send only id/status/message, which the results model rejected (no area).
+    by_id, order, _ = run_fakes(tmp_path, ["fault.no_such_probe", "fault.z_last_passes"])
+    assert order == ["fault.no_such_probe", "fault.z_last_passes"]
+    missing = by_id["fault.no_such_probe"]
+    assert set(missing) == set(CellResult.__annotations__)
+    assert (missing["status"], missing["area"]) == ("error", "fault")
+    assert "'fault.no_such_probe' not found in the worker" in missing["message"]
+    assert by_id["fault.z_last_passes"]["status"] == "pass"  # the worker went on
+
+
+CONTEXT_PROBE = """
+import json
+from harness.worker.scenario import scenario
+
+
+def _text(path):
+    return None if path is None else str(path)
+
+
+@scenario(area="probe")
+def context(ctx):
+    folders = {"artifacts_dir": _text(ctx.artifacts_dir), "relay_source": _text(ctx.relay_source)}
+    ctx.note(json.dumps({"environment": ctx.environment, **folders}))
+"""
+
+
+def _run_context_probe(tmp_path: Path, context: dict[str, str], environ: dict[str, str]) -> dict:
+    package = tmp_path / "pkg" / "ctx_scenarios"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "probes.py").write_text(CONTEXT_PROBE)
+    env = dict(environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path / "pkg")]))
+    spec = WorkerSpec(
+        python=sys.executable,
+        env=env,
+        scratch=tmp_path / "scratch",
+        log_path=tmp_path / "scratch" / "worker.log",
+        scenario_packages=("ctx_scenarios",),
+        startup_timeout=60,
+        context=context,
+    )
+    results: list[dict] = []
+    Supervisor(spec, {"probe.context": 60}, {}, results.append).run(["probe.context"])
+    return json.loads(results[0]["notes"][0])
+
+
+def test_context_travels_in_the_plan_not_the_environment(tmp_path):
+    context = {"environment": "envA", "artifacts_dir": str(tmp_path / "art")}
+    stale = {**os.environ, "COMPAT_ENV_NAME": "stale", "COMPAT_RELAY_SOURCE": "/stale"}
+    seen = _run_context_probe(tmp_path, context, stale)
+    assert seen == {"environment": "envA", "artifacts_dir": str(tmp_path / "art"), "relay_source": None}
+    assert json.loads((tmp_path / "scratch" / "plan-1.json").read_text())["context"] == context
+
+
+def test_plan_without_context_falls_back_to_the_old_variables(tmp_path):
+    # Transition only: until the orchestrator passes context=, the variables it sets today still arrive.
+    old = {**os.environ, "COMPAT_ENV_NAME": "envB", "COMPAT_RELAY_SOURCE": str(tmp_path / "src")}
+    old.pop("COMPAT_ARTIFACTS_DIR", None)
+    seen = _run_context_probe(tmp_path, {}, old)
+    assert seen == {"environment": "envB", "artifacts_dir": None, "relay_source": str(tmp_path / "src")}
+
+
+def test_unknown_context_key_is_refused():
+    with pytest.raises(ValueError, match="unknown worker context keys"):
+        WorkerSpec(python="python", env={}, scratch=Path("s"), log_path=Path("s/l"), context={"artifact_dir": "x"})

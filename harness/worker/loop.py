@@ -7,7 +7,9 @@ spam): ``hello`` once the frameworks are imported, ``start`` before each scenari
 If the process dies or hangs, the parent knows from the last ``start`` which scenario did it.
 
 Each scenario's stdout/stderr (file descriptors 1 and 2, so absl log lines and C++ messages too) goes to its own
-log file, whose tail is kept in the result; Python warnings are captured separately.
+log file, whose tail is kept in the result. Its warnings are collected from Python's ``warnings``, from ``logging``
+(absl included) and from warning lines of that output, each with its origin (``harness.worker.capture``). Every
+result is a full ``protocol.CellResult``, the shape the orchestrator validates.
 """
 
 from __future__ import annotations
@@ -22,22 +24,31 @@ import platform
 import sys
 import time
 import traceback
-import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.worker import determinism
+from harness.worker import capture, determinism
 from harness.worker.atomic import write_atomic
+from harness.worker.errors import error_text
+from harness.worker.protocol import CellResult, Status, WarningRecord, blank_cell, clean_text
 from harness.worker.records import summarize
 from harness.worker.scenario import Context, Failed, Scenario, Skipped, discover, jsonable, split_id
 
 __all__ = ["main", "run_scenario"]
 
 OUTPUT_TAIL_CHARS = 4000
+#: How much of a scenario's log is searched for warning lines (its end: a chatty import can fill megabytes).
+OUTPUT_SCAN_CHARS = 1 << 20
 TRACEBACK_LINES = 25
-MAX_WARNINGS = 50
+MAX_WARNINGS = capture.MAX_WARNINGS
+#: What the orchestrator passed as environment variables before plans carried a ``context`` (transition only).
+LEGACY_CONTEXT_VARS = {
+    "environment": "COMPAT_ENV_NAME",
+    "artifacts_dir": "COMPAT_ARTIFACTS_DIR",
+    "relay_source": "COMPAT_RELAY_SOURCE",
+}
 
 
 @contextmanager
@@ -61,26 +72,24 @@ def redirect_output(path: Path) -> Iterator[None]:
 
 
 def read_tail(path: Path, limit: int = OUTPUT_TAIL_CHARS) -> str:
-    """The last ``limit`` characters of a log file, or '' when there is none."""
+    """The last ``limit`` bytes of a log file as text, or '' when there is none."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            handle.seek(max(os.fstat(handle.fileno()).st_size - limit, 0))
+            data = handle.read()
     except OSError:
         return ""
-    return data[-limit:].decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 def _excerpt(exc: BaseException) -> str:
+    """The traceback's last lines, cleaned like the message (torch's errors carry ANSI escapes)."""
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    text = "".join(lines).rstrip().splitlines()
+    text = clean_text("".join(lines)).rstrip().splitlines()
     return "\n".join(text[-TRACEBACK_LINES:])
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _call(entry: Scenario, ctx: Context) -> tuple[str, str, str]:
+def _call(entry: Scenario, ctx: Context) -> tuple[Status, str, str]:
     """Run the scenario function; map its outcome to (status, message, traceback)."""
     try:
         entry.func(ctx)
@@ -93,11 +102,11 @@ def _call(entry: Scenario, ctx: Context) -> tuple[str, str, str]:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
-        return "error", _first_line(exc), _excerpt(exc)
+        return "error", error_text(exc), _excerpt(exc)
     return "pass", "", ""
 
 
-def _apply_checks(status: str, message: str, ctx: Context) -> tuple[str, str]:
+def _apply_checks(status: Status, message: str, ctx: Context) -> tuple[Status, str]:
     """A failed check makes the cell ``fail`` whatever the function did after it (a skip or error included)."""
     failed = ctx.failed_checks
     if not failed:
@@ -131,31 +140,36 @@ def _collect_records(ctx: Context, npz_path: Path) -> tuple[list[dict[str, Any]]
     return summaries, None
 
 
+def _warnings(collected: list[WarningRecord], log_path: Path) -> list[WarningRecord]:
+    """The collected warnings and log records, then the output's own warning lines; distinct, at most the cap."""
+    output = read_tail(log_path, OUTPUT_SCAN_CHARS)
+    return capture.deduplicated(collected + capture.stderr_warnings(output, collected), MAX_WARNINGS)
+
+
 def run_scenario(
-    entry: Scenario, scratch: Path, seed: int, cell_id: str | None = None, param: str | None = None
-) -> dict[str, Any]:
-    """Run one scenario from a clean seeded state and return its result as a plain dict."""
+    entry: Scenario,
+    scratch: Path,
+    seed: int,
+    cell_id: str | None = None,
+    param: str | None = None,
+    context: Mapping[str, str] | None = None,
+) -> CellResult:
+    """Run one scenario from a clean seeded state and return its result, a full ``CellResult``."""
     cell_id = cell_id or entry.id
-    ctx = Context(cell_id, param)
+    ctx = Context(cell_id, param, context)
     log_path = scratch / f"{cell_id}.log"
     started = time.perf_counter()
-    with redirect_output(log_path), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with redirect_output(log_path), capture.capture() as collector:
         try:
             ctx.seeding = determinism.reset(seed)
             status, message, excerpt = _call(entry, ctx)
         except Exception as exc:  # the determinism helper itself failed
-            status, message, excerpt = "error", f"determinism reset failed: {_first_line(exc)}", _excerpt(exc)
+            status, message, excerpt = "error", f"determinism reset failed: {error_text(exc)}", _excerpt(exc)
     duration = time.perf_counter() - started
     status, message = _apply_checks(status, message, ctx)
     records, record_error = _collect_records(ctx, scratch / f"{cell_id}.npz")
     if record_error and status == "pass":
         status, message = "error", record_error
-    seen: list[str] = []
-    for item in caught:
-        text = f"{item.category.__name__}: {item.message}"
-        if text not in seen and len(seen) < MAX_WARNINGS:
-            seen.append(text)
     return {
         "id": cell_id,
         "area": entry.area,
@@ -163,12 +177,12 @@ def run_scenario(
         "message": message,
         "traceback": excerpt,
         "duration_s": round(duration, 6),
-        "checks": [c.to_dict() for c in ctx.checks],
+        "checks": [dict(c.to_dict()) for c in ctx.checks],
         "records": records,
         "notes": list(ctx.notes),
-        "warnings": seen,
+        "warnings": _warnings(collector.items, log_path),
         "seeding": ctx.seeding,
-        "output_tail": read_tail(log_path),
+        "output_tail": clean_text(read_tail(log_path)),
     }
 
 
@@ -180,7 +194,7 @@ def _preload(modules: list[str]) -> dict[str, str]:
             importlib.import_module(name)
             outcome[name] = "ok"
         except Exception as exc:
-            outcome[name] = _first_line(exc)
+            outcome[name] = error_text(exc)
     return outcome
 
 
@@ -189,7 +203,28 @@ def _emit(stream: TextIO, event: dict[str, Any]) -> None:
     stream.flush()
 
 
+def plan_context(plan: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """The plan's ``context``; for a plan without one, what the old environment variables said (transition)."""
+    context = plan.get("context") or {}
+    if context:
+        return {str(k): str(v) for k, v in context.items()}
+    return {key: environ[var] for key, var in LEGACY_CONTEXT_VARS.items() if environ.get(var)}
+
+
+def _run_cell(scenario_id: str, registry: Mapping[str, Scenario], plan: Mapping[str, Any]) -> CellResult:
+    """One planned cell; an id this worker does not know is an error cell, shaped like every other."""
+    base, param = split_id(scenario_id)
+    entry = registry.get(base)
+    if entry is None:
+        area = base.split(".", 1)[0]
+        return blank_cell(scenario_id, area, "error", f"scenario {base!r} not found in the worker")
+    seed = int(plan.get("seed", determinism.DEFAULT_SEED))
+    context = plan_context(plan, os.environ)
+    return run_scenario(entry, Path(plan["scratch_dir"]), seed, cell_id=scenario_id, param=param, context=context)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Read the plan, import the frameworks once, say hello, then run and report every planned cell."""
     parser = argparse.ArgumentParser(prog="python -m harness.worker")
     parser.add_argument("--plan", required=True, type=Path)
     parser.add_argument("--events-fd", required=True, type=int)
@@ -197,15 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.enable()
     plan = json.loads(args.plan.read_text())
     events = os.fdopen(args.events_fd, "w", buffering=1)
-    scratch = Path(plan["scratch_dir"])
-    scratch.mkdir(parents=True, exist_ok=True)
+    Path(plan["scratch_dir"]).mkdir(parents=True, exist_ok=True)
     registry = discover(plan["scenario_packages"])
     started = time.perf_counter()
     preload = _preload(plan.get("preload", []))
     try:  # warm up: the first determinism calls are slow (torch's takes seconds); count them as import cost
         determinism.reset(int(plan.get("seed", determinism.DEFAULT_SEED)))
     except Exception as exc:
-        preload["determinism"] = _first_line(exc)
+        preload["determinism"] = error_text(exc)
     _emit(
         events,
         {
@@ -219,13 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for scenario_id in plan["scenario_ids"]:
         _emit(events, {"event": "start", "id": scenario_id})
-        base, param = split_id(scenario_id)
-        entry = registry.get(base)
-        if entry is None:
-            result = {"id": scenario_id, "status": "error", "message": "scenario not found in the worker"}
-        else:
-            seed = int(plan.get("seed", determinism.DEFAULT_SEED))
-            result = run_scenario(entry, scratch, seed, cell_id=scenario_id, param=param)
+        result = _run_cell(scenario_id, registry, plan)
         _emit(events, {"event": "done", "id": scenario_id, "result": result})
     _emit(events, {"event": "bye"})
     return 0

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypedDict, get_args
 
 __all__ = [
     "BROKEN",
+    "CONTEXT_KEYS",
     "LEGACY_KERAS_VAR",
     "PROTOCOL_VERSION",
     "STATUSES",
@@ -35,6 +36,10 @@ STATUSES: tuple[str, ...] = get_args(Status)
 BROKEN: tuple[str, ...] = ("fail", "error", "crash", "timeout", "env-error")
 
 WarningSource = Literal["warnings", "logging", "stderr"]
+
+#: The keys of a plan's ``context``, what the orchestrator tells a scenario about where it runs (each optional):
+#: the environment's name, the folder the relay producer saves into, the folder the relay consumer reads from.
+CONTEXT_KEYS: tuple[str, ...] = ("environment", "artifacts_dir", "relay_source")
 
 
 class WarningRecord(TypedDict):

@@ -19,12 +19,17 @@ import pkgutil
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, NoReturn, TypedDict
+
+from harness.worker.protocol import CONTEXT_KEYS, STATUSES
 
 __all__ = [
     "STATUSES",
+    "CheckRecord",
+    "CheckResult",
     "Context",
     "Failed",
     "Scenario",
@@ -37,9 +42,6 @@ __all__ = [
     "skip",
     "split_id",
 ]
-
-#: The closed set of cell statuses. ``timeout``, ``crash`` and ``env-error`` are assigned by the parent process.
-STATUSES = ("pass", "fail", "error", "skip", "timeout", "crash", "env-error")
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -166,6 +168,15 @@ def fail(reason: str) -> NoReturn:
     raise Failed(reason)
 
 
+class CheckRecord(TypedDict):
+    """A check as a cell carries it, and exactly as the results document stores it (``results.CheckResult``)."""
+
+    name: str
+    ok: bool
+    message: str
+    values: dict[str, Any]
+
+
 @dataclass
 class CheckResult:
     """One named assertion with the numbers it was decided on."""
@@ -175,16 +186,34 @@ class CheckResult:
     message: str = ""
     values: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "message": self.message, "values": jsonable(self.values)}
+    def to_dict(self) -> CheckRecord:
+        """The JSON shape: the numbers made plain (numpy scalars, NaN), every key present."""
+        values = {str(k): jsonable(v) for k, v in self.values.items()}
+        return {"name": self.name, "ok": self.ok, "message": self.message, "values": values}
+
+
+def _optional_path(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 class Context:
-    """What a scenario reports through: checks, records, notes and the seeding calls made for it."""
+    """What a scenario reports through: checks, records, notes and the seeding calls made for it.
 
-    def __init__(self, scenario_id: str, param: str | None = None) -> None:
+    ``context`` is what the orchestrator tells about where the cell runs (the plan's ``context``, keys in
+    ``protocol.CONTEXT_KEYS``): passed explicitly rather than through environment variables, so a scenario's
+    inputs are all in its plan. Absent keys read as "unknown": ``environment`` is then "" and the folders None.
+    """
+
+    def __init__(self, scenario_id: str, param: str | None = None, context: Mapping[str, str] | None = None) -> None:
+        context = dict(context or {})
+        unknown = sorted(set(context) - set(CONTEXT_KEYS))
+        if unknown:
+            raise ValueError(f"unknown context keys {unknown}; known: {list(CONTEXT_KEYS)}")
         self.scenario_id = scenario_id
         self.param = param
+        self.environment: str = context.get("environment", "")
+        self.artifacts_dir = _optional_path(context.get("artifacts_dir"))
+        self.relay_source = _optional_path(context.get("relay_source"))
         self.checks: list[CheckResult] = []
         self.records: dict[str, tuple[str | None, Any]] = {}
         self.notes: list[str] = []
@@ -228,7 +257,7 @@ RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "text", "inf
 
 def jsonable(value: Any) -> Any:
     """Convert numpy scalars/arrays, tuples and unknown objects into plain JSON values (NaN/inf become strings)."""
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return value
@@ -236,8 +265,8 @@ def jsonable(value: Any) -> Any:
         return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [jsonable(v) for v in items]
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "shape", None) == ():
