@@ -156,6 +156,7 @@ def test_deduplicated_keeps_order_and_the_cap():
 
 TINY = """
 import logging, sys, warnings
+from harness.worker import capture
 from harness.worker.scenario import scenario
 
 
@@ -165,6 +166,8 @@ def noisy(ctx):
     warnings.warn("scenario deprecation", DeprecationWarning, stacklevel=1)
     logging.getLogger("absl").warning("legacy HDF5 format")
     print("W0000 00:00:1.0 1 cc_file.cc:1] a C++ warning", file=sys.stderr)
+    with capture.capture():  # what a scenario recording one call's warnings does
+        logging.getLogger("absl").warning("said inside a nested capture")
     ctx.check("fine", True)
 """
 
@@ -191,6 +194,23 @@ def test_run_scenario_collects_all_three_sources_once(tmp_path):
     assert [(w["source"], w["category"], w["message"], w["module"]) for w in result["warnings"]] == [
         ("warnings", "DeprecationWarning", "scenario deprecation", "tiny_scenarios.probe"),
         ("logging", "WARNING", "legacy HDF5 format", "tiny_scenarios.probe"),
+        ("logging", "WARNING", "said inside a nested capture", "tiny_scenarios.probe"),
         ("stderr", "WARNING", "W0000 00:00:1.0 1 cc_file.cc:1] a C++ warning", ""),
     ]
-    assert "legacy HDF5 format" in result["output_tail"]  # logging still prints it, as without the capture
+    # logging still prints what it printed without the capture, once
+    assert result["output_tail"].count("legacy HDF5 format") == 1
+    assert result["output_tail"].count("said inside a nested capture") == 1
+
+
+def test_a_nested_capture_does_not_take_warnings_from_the_outer_one():
+    with capture.capture() as outer:
+        with capture.capture() as inner:
+            _call_as("keras.src.saving", "warnings.warn('h5 is legacy', UserWarning, 2)")
+            logging.getLogger("absl").warning("absl says so")
+        warnings.warn("after the inner one", UserWarning, stacklevel=1)
+    assert [(i["message"], i["module"]) for i in inner.items] == [
+        ("h5 is legacy", "keras.src.saving"),
+        ("absl says so", __name__),
+    ]
+    assert [i["message"] for i in outer.items] == ["h5 is legacy", "absl says so", "after the inner one"]
+    assert outer.items[0]["module"] == "keras.src.saving"  # attributed to the raiser, not to the forwarding

@@ -128,10 +128,16 @@ def _record(source: WarningSource, category: str, message: str, module: str, fra
 
 
 class Collector(logging.Handler):
-    """Collects warnings (as ``warnings.showwarning``) and WARNING+ log records (as a handler), in arrival order."""
+    """Collects warnings (as ``warnings.showwarning``) and WARNING+ log records (as a handler), in arrival order.
 
-    def __init__(self) -> None:
+    Captures nest: a scenario capturing the warnings of one call (to record them) does not take them from the
+    cell's capture. The inner collector forwards each Python warning to the outer one (log records reach both
+    handlers anyway), and only the outermost prints a record that no other handler would have printed.
+    """
+
+    def __init__(self, outer: Collector | None = None) -> None:
         super().__init__(level=logging.WARNING)
+        self.outer = outer
         self.items: list[WarningRecord] = []
         self.installed_on: list[logging.Logger] = []
 
@@ -146,6 +152,8 @@ class Collector(logging.Handler):
     ) -> None:
         module = _raiser(sys._getframe(1)) or module_of_file(filename)
         self.items.append(_record("warnings", category.__name__, str(message), module, is_framework(module)))
+        if self.outer is not None:
+            self.outer.showwarning(message, category, filename, lineno, file, line)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -156,12 +164,13 @@ class Collector(logging.Handler):
         module = module or record.module or record.name
         framework = is_framework(record.name) or is_framework(module)
         self.items.append(_record("logging", record.levelname, message, module, framework))
-        _last_resort(record, self)
+        if self.outer is None:
+            _last_resort(record)
 
 
-def _chain_has_other_handler(logger: logging.Logger | None, mine: logging.Handler) -> bool:
+def _chain_has_other_handler(logger: logging.Logger | None) -> bool:
     while logger is not None:
-        if any(h is not mine for h in logger.handlers):  # as logging counts them, whatever their level
+        if any(not isinstance(h, Collector) for h in logger.handlers):  # counted as logging does: any level
             return True
         if not logger.propagate:
             return False
@@ -169,12 +178,12 @@ def _chain_has_other_handler(logger: logging.Logger | None, mine: logging.Handle
     return False
 
 
-def _last_resort(record: logging.LogRecord, mine: logging.Handler) -> None:
-    """Print the record as logging would have without this handler (its last resort), so the log keeps it."""
+def _last_resort(record: logging.LogRecord) -> None:
+    """Print the record as logging would have without the collectors (its last resort), so the log keeps it."""
     resort = logging.lastResort
     if resort is None or record.levelno < resort.level:
         return
-    if not _chain_has_other_handler(logging.getLogger(record.name), mine):
+    if not _chain_has_other_handler(logging.getLogger(record.name)):
         resort.handle(record)
 
 
@@ -198,7 +207,8 @@ def _uninstall(collector: Collector) -> None:
 @contextmanager
 def capture() -> Iterator[Collector]:
     """Collect every Python warning (filter "always") and WARNING+ log record raised inside the block."""
-    collector = Collector()
+    outer = next((h for h in logging.getLogger().handlers if isinstance(h, Collector)), None)
+    collector = Collector(outer)
     logging.getLogger("absl")  # exists before installing, so a non-propagating absl logger gets the handler too
     with warnings.catch_warnings():
         warnings.simplefilter("always")
