@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 from harness import matrix as matrix_mod  # noqa: E402
 from harness.provision import provision  # noqa: E402
 from harness.requirements import capabilities, preload_modules, unmet  # noqa: E402
-from harness.runner import worker_environ  # noqa: E402
 from harness.supervisor import Supervisor, WorkerSpec  # noqa: E402
 from harness.worker import scenario as scenario_mod  # noqa: E402
 
@@ -75,7 +74,7 @@ def main() -> None:
         caps = capabilities(prov.packages, env.env)
         ids = [s for s in matrix.scenario_ids if not any(unmet(r, caps) for r in registry[s].requires)]
         preload = preload_modules([r for s in ids for r in registry[s].requires], env.env, caps)
-        environ = worker_environ(env, venv, [ROOT])
+        environ = prov.worker_environ(env, [ROOT])
         timings: dict[str, list[float]] = {"harness": [], "bare": [], "seeded": []}
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as scratch:

@@ -72,7 +72,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.runner import run_environment
+    from harness.pipeline import EnvironmentPipeline
 
     matrix, registry = _load(args)
     env = matrix.environment(args.env)
@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(args.results_dir) / run_id
     venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
     extra = tuple(Path(p) for p in os.environ.get("COMPAT_EXTRA_PYTHONPATH", "").split(os.pathsep) if p)
-    doc = run_environment(
+    pipeline = EnvironmentPipeline(
         matrix,
         env.name,
         run_dir,
@@ -89,9 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_id=run_id,
         scenario_packages=_packages(args.scenario_packages),
         extra_pythonpath=extra,
-        repeat=args.repeat,
-        selection=args.scenarios,
     )
+    doc = pipeline.run(selection=args.scenarios, repeat=args.repeat)
     counts: dict[str, int] = {}
     for cell in doc.scenarios:
         counts[cell.status] = counts.get(cell.status, 0) + 1
@@ -104,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from harness.relay import consume_environment
+    from harness.pipeline import EnvironmentPipeline
 
     matrix, registry = _load(args)
     env = matrix.environment(args.env)
@@ -112,7 +111,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
     run_dir = Path(args.results_dir) / run_id
     venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
     source = Path(args.relay_from) if args.relay_from else None
-    doc = consume_environment(matrix, env.name, run_dir, venv_dir.resolve(), registry, run_id=run_id, source=source)
+    pipeline = EnvironmentPipeline(matrix, env.name, run_dir, venv_dir.resolve(), registry, run_id=run_id)
+    doc = pipeline.consume(source)
     counts: dict[str, int] = {}
     for row in doc.relay:
         counts[row.outcome] = counts.get(row.outcome, 0) + 1

@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness.errors import ProvisionError
 from harness.matrix import Environment
+from harness.supervisor import WorkerSpec
 
 __all__ = ["Provisioned", "index_args", "provision", "uv_binary"]
 
@@ -38,9 +39,13 @@ _MESSAGE_LIMIT = 3000
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
+# Variables that change framework behaviour: never inherited from the caller's shell, only taken from matrix.yaml.
+_FRAMEWORK_VARS = ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "KERAS_HOME", "TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH")
+
+
 @dataclass
 class Provisioned:
-    """A ready environment and what is in it."""
+    """A ready environment, what is in it, and how a worker starts inside it (its process environment, its spec)."""
 
     python: Path
     packages: dict[str, str]
@@ -51,6 +56,54 @@ class Provisioned:
     installer: str = ""
     reused: bool = False
     seconds: float = 0.0
+
+    def worker_environ(
+        self, env: Environment, pythonpath: list[Path], base: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The caller's environment minus framework switches, plus the matrix's own variables and the venv."""
+        environ = dict(os.environ if base is None else base)
+        for var in _FRAMEWORK_VARS:
+            environ.pop(var, None)
+        environ.update(env.env)
+        venv_dir = self.python.parent.parent
+        environ.update(
+            {
+                "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath),
+                "PYTHONNOUSERSITE": "1",
+                "PYTHONHASHSEED": "0",
+                "PYTHONFAULTHANDLER": "1",
+                "CUDA_VISIBLE_DEVICES": "",
+                "VIRTUAL_ENV": str(venv_dir),
+                "PATH": f"{venv_dir / 'bin'}{os.pathsep}{environ.get('PATH', '')}",
+            }
+        )
+        return environ
+
+    def worker_spec(
+        self,
+        env: Environment,
+        scratch: Path,
+        preload: list[str],
+        *,
+        pythonpath: list[Path],
+        context: Mapping[str, str],
+        seed: int,
+        startup_timeout: float,
+        scenario_packages: tuple[str, ...] = ("scenarios",),
+        base: Mapping[str, str] | None = None,
+    ) -> WorkerSpec:
+        """How to start a worker in this environment; ``context`` reaches scenarios through the plan, not variables."""
+        return WorkerSpec(
+            python=str(self.python),
+            env=self.worker_environ(env, pythonpath, base),
+            scratch=scratch,
+            log_path=scratch / "worker.log",
+            scenario_packages=scenario_packages,
+            preload=tuple(preload),
+            seed=seed,
+            startup_timeout=startup_timeout,
+            context=dict(context),
+        )
 
 
 def uv_binary() -> str:

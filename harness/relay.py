@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.matrix import Matrix
-from harness.provision import provision
-from harness.requirements import capabilities, preload_modules
-from harness.results import EnvironmentResult, RelayResult, ScenarioResult, read_result, write_result
-from harness.worker.scenario import Scenario
+from harness.results import RelayResult, ScenarioResult
 
-__all__ = ["ARTIFACTS_DIR", "Manifest", "Planned", "consume_environment", "load_manifests", "plan_cells"]
+__all__ = ["ARTIFACTS_DIR", "CONSUME_ID", "Manifest", "Planned", "load_manifests", "plan_cells", "relay_results"]
 
 ARTIFACTS_DIR = "artifacts"
 CONSUME_ID = "relay.consume"
@@ -149,59 +144,3 @@ def relay_results(consumer: str, cell: Planned, manifest: Manifest, result: Scen
                 RelayResult(**base, outcome="load-error", error_class=f"Worker{status.title()}", message=message)
             )
     return rows
-
-
-def consume_environment(
-    matrix: Matrix,
-    env_name: str,
-    run_dir: Path,
-    venv_dir: Path,
-    registry: Mapping[str, Scenario],
-    *,
-    run_id: str,
-    source: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> EnvironmentResult:
-    """Load every other environment's artifacts in ``env_name``; store the results in its results document."""
-    from harness.runner import REPO_ROOT, new_document, worker_spec
-    from harness.supervisor import Supervisor
-
-    env = matrix.environment(env_name)
-    source = Path(source) if source else run_dir / ARTIFACTS_DIR
-    path = run_dir / f"{env.name}.json"
-    doc = read_result(path) if path.exists() else new_document(matrix, env, run_id)
-    started = time.perf_counter()
-    prov = provision(env, venv_dir, environ=environ)
-    caps = capabilities(prov.packages, env.env)
-    manifests, problems = load_manifests(source)
-    cells = plan_cells(caps, manifests)
-    outcomes: dict[str, ScenarioResult] = {}
-    to_run = [c for c in cells if c.skip_reason is None]
-    if to_run:
-        spec = worker_spec(
-            matrix,
-            env,
-            prov.python,
-            venv_dir,
-            run_dir / "logs" / env.name / "relay",
-            preload_modules(["keras|torch|tensorflow"], env.env, caps),
-            pythonpath=[REPO_ROOT],
-            extra_env={"COMPAT_RELAY_SOURCE": str(source.resolve())},
-            environ=environ,
-        )
-        timeout = registry[CONSUME_ID].timeout or matrix.defaults.timeout
-        ids = [c.cell_id for c in to_run]
-
-        def sink(raw: dict[str, Any]) -> None:
-            outcomes[raw["id"]] = ScenarioResult.model_validate(raw)
-
-        Supervisor(spec, dict.fromkeys(ids, timeout), dict.fromkeys(ids, "relay"), sink).run(ids)
-    doc.relay = [
-        row
-        for cell in cells
-        for row in relay_results(env.name, cell, manifests[cell.producer], outcomes.get(cell.cell_id))
-    ]
-    doc.timings.relay_s = round(time.perf_counter() - started, 3)
-    doc.relay_problems = problems
-    write_result(path, doc)
-    return doc

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness import matrix, results
-from harness.runner import run_environment
+from harness.pipeline import EnvironmentPipeline
 from harness.worker import scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def _setup(tmp_path):
 def _run(tmp_path, name):
     m, registry = _setup(tmp_path)
     environ = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    return run_environment(
+    return EnvironmentPipeline(
         m,
         name,
         tmp_path / "results" / "run1",
@@ -51,7 +51,7 @@ def _run(tmp_path, name):
         scenario_packages=("fake_scenarios",),
         extra_pythonpath=(RESOURCES,),
         environ=environ,
-    )
+    ).run()
 
 
 @pytest.mark.integration  # provisions a real venv with uv from the package registry
@@ -100,7 +100,7 @@ def test_repeats_mark_records_that_change_as_flaky(tmp_path):
         "scenarios:\n  ids: [fault.a_first_passes, fault.l_flaky]\nenvironments:\n"
         '  - {name: plain, packages: {six: "1.16.0"}}\n'
     )
-    doc = run_environment(
+    doc = EnvironmentPipeline(
         matrix.load(path, registry),
         "plain",
         tmp_path / "r",
@@ -110,8 +110,7 @@ def test_repeats_mark_records_that_change_as_flaky(tmp_path):
         scenario_packages=("fake_scenarios",),
         extra_pythonpath=(RESOURCES,),
         environ={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
-        repeat=3,
-    )
+    ).run(repeat=3)
     assert doc.repeats == 3 and doc.flaky == ["fault.l_flaky::noisy"]
     assert results.read_result(tmp_path / "r" / "plain.json").flaky == ["fault.l_flaky::noisy"]
 
@@ -125,9 +124,9 @@ def _fake_provision(env, venv_dir, *, environ=None):
 
 
 def _offline_run(tmp_path, monkeypatch, selection=()):
-    monkeypatch.setattr("harness.runner.provision", _fake_provision)
+    monkeypatch.setattr("harness.pipeline.provision", _fake_provision)
     m, registry = _setup(tmp_path)
-    return run_environment(
+    return EnvironmentPipeline(
         m,
         "plain",
         tmp_path / "results" / "run1",
@@ -137,8 +136,7 @@ def _offline_run(tmp_path, monkeypatch, selection=()):
         scenario_packages=("fake_scenarios",),
         extra_pythonpath=(RESOURCES,),
         environ={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
-        selection=selection,
-    )
+    ).run(selection=selection)
 
 
 def test_a_subset_rerun_keeps_every_other_cell_and_its_values(tmp_path, monkeypatch):

@@ -1,0 +1,145 @@
+"""The results document of one environment in one run: created, re-opened for a subset re-run, kept current.
+
+A document is rewritten atomically after every cell, so a run cut short keeps everything already measured; a
+subset re-run (``-k``) re-opens the run's document and replaces only the cells it runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness import __version__, paths
+from harness.errors import ResultsError
+from harness.matrix import Environment, Matrix
+from harness.provision import Provisioned, redact
+from harness.results import (
+    DeclaredEnvironment,
+    EnvironmentInfo,
+    EnvironmentResult,
+    InstallOptions,
+    ResolvedEnvironment,
+    ScenarioResult,
+    drop_npz_cells,
+    merge_npz,
+    now_iso,
+    read_result,
+    write_result,
+)
+
+__all__ = ["Recorder", "cpu_flags", "new_document", "open_document", "resolved_of"]
+
+_CPU_FLAGS_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU features that change numeric kernels (oneDNN, MKL paths), as /proc/cpuinfo lists them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return [f for f in _CPU_FLAGS_OF_INTEREST if f in flags]
+    return []
+
+
+def _declared(env: Environment) -> DeclaredEnvironment:
+    install = InstallOptions(
+        index_url=redact(env.install.index_url) if env.install.index_url else None,
+        extra_index_urls=[redact(u) for u in env.install.extra_index_urls],
+        find_links=list(env.install.find_links),
+    )
+    return DeclaredEnvironment(
+        python=env.python,
+        packages=dict(env.packages),
+        env=dict(env.env),
+        install=install,
+        no_deps=list(env.no_deps),
+        tags=list(env.tags),
+    )
+
+
+def new_document(matrix: Matrix, env: Environment, run_id: str) -> EnvironmentResult:
+    """An empty results document for ``env`` in run ``run_id``."""
+    return EnvironmentResult(
+        run_id=run_id,
+        harness_version=__version__,
+        matrix_file=str(matrix.path),
+        started_at=now_iso(),
+        environment=EnvironmentInfo(name=env.name, declared=_declared(env)),
+        matrix_sha256=matrix.sha256,
+    )
+
+
+def _platform_of(python: Path) -> dict[str, str]:
+    code = (
+        "import json, platform; print(json.dumps([platform.python_version(), platform.platform(), platform.machine()]))"
+    )
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout
+    version, plat, machine = json.loads(out)
+    return {"python_version": version, "platform": plat, "machine": machine}
+
+
+def resolved_of(prov: Provisioned) -> ResolvedEnvironment:
+    return ResolvedEnvironment(
+        **_platform_of(prov.python),
+        cpu_flags=cpu_flags(),
+        packages=prov.packages,
+        lock_sha256=prov.lock_sha256,
+        latest=prov.latest,
+        install_steps=prov.install_steps,
+        installer=prov.installer,
+        reused=prov.reused,
+    )
+
+
+class Recorder:
+    """Adds cells to the document in matrix order and rewrites it atomically after each one."""
+
+    def __init__(self, doc: EnvironmentResult, run_dir: Path, scratch: Path, order: list[str], invocation: str):
+        self.doc = doc
+        self.path = paths.results_file(run_dir, doc.environment.name)
+        self.npz_path = paths.records_file(run_dir, doc.environment.name)
+        self.scratch = scratch
+        self.order = {scenario_id: i for i, scenario_id in enumerate(order)}
+        self.invocation = invocation
+
+    def add(self, result: ScenarioResult) -> None:
+        result.invocation = self.invocation
+        self.doc.scenarios = [c for c in self.doc.scenarios if c.id != result.id] + [result]
+        self.doc.scenarios.sort(key=lambda s: self.order.get(s.id, len(self.order)))
+        if result.duration_s:
+            self.doc.timings.scenarios_s = round(self.doc.timings.scenarios_s + result.duration_s, 6)
+        sidecar = self.scratch / f"{result.id}.npz"
+        if sidecar.exists():
+            merge_npz(self.npz_path, result.id, sidecar)
+            sidecar.unlink()
+            self.doc.records_file = self.npz_path.name
+        self.save()
+
+    def add_raw(self, raw: dict[str, Any]) -> None:
+        self.add(ScenarioResult.model_validate(raw))
+
+    def save(self) -> None:
+        write_result(self.path, self.doc)
+
+
+def open_document(matrix: Matrix, env: Environment, run_dir: Path, run_id: str, rerun: list[str]) -> EnvironmentResult:
+    """This run's document for ``env``: the one already written (a subset re-run keeps its other cells), else new.
+
+    The cells about to run again are dropped, with their stored values, so nothing stale survives beside them.
+    """
+    path = paths.results_file(run_dir, env.name)
+    if not path.exists():
+        return new_document(matrix, env, run_id)
+    doc = read_result(path)
+    if doc.run_id != run_id or doc.environment.name != env.name:
+        raise ResultsError(f"{path}: holds {doc.environment.name} of run {doc.run_id}, not {env.name} of run {run_id}")
+    doc.scenarios = [c for c in doc.scenarios if c.id not in set(rerun)]
+    drop_npz_cells(paths.records_file(run_dir, env.name), rerun)
+    doc.state, doc.env_error, doc.finished_at = "running", None, None
+    return doc

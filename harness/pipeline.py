@@ -1,0 +1,225 @@
+"""One environment's pipeline: provision -> run (the relay producer is one of its scenarios) -> relay-consume.
+
+The same object serves the nox sessions, the plain command line, CI shards and the commands that reuse
+environments (scan, bisect): it provisions once, hands every stage the same ``Provisioned`` (which owns the
+worker's process environment and spec), and passes each stage's context to the scenarios explicitly, in the
+worker's plan, never through environment variables. The last stage, the ledger, spans two environments and lives in
+``harness.verdicts``.
+
+A provisioning failure becomes ``env-error`` for every selected cell with the installer's own message; unmet
+requirements become ``skip`` cells with the reason, decided here from the resolved versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import paths, relay
+from harness.documents import Recorder, new_document, open_document, resolved_of
+from harness.errors import ProvisionError
+from harness.matrix import Matrix, restrict
+from harness.provision import Provisioned, provision
+from harness.requirements import capabilities, preload_modules, unmet
+from harness.results import (
+    EnvError,
+    EnvironmentResult,
+    Invocation,
+    ScenarioResult,
+    new_run_id,
+    now_iso,
+    read_result,
+    write_result,
+)
+from harness.supervisor import Supervisor, WorkerSpec
+from harness.worker.protocol import blank_cell
+from harness.worker.scenario import Scenario
+
+__all__ = ["REPO_ROOT", "EnvironmentPipeline"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class EnvironmentPipeline:
+    """The stages of one environment in one run, sharing one provisioning."""
+
+    def __init__(
+        self,
+        matrix: Matrix,
+        env_name: str,
+        run_dir: Path,
+        venv_dir: Path,
+        registry: Mapping[str, Scenario],
+        *,
+        run_id: str,
+        scenario_packages: tuple[str, ...] = ("scenarios",),
+        extra_pythonpath: tuple[Path, ...] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.matrix, self.env = matrix, matrix.environment(env_name)
+        self.run_dir, self.venv_dir, self.registry, self.run_id = run_dir, venv_dir, registry, run_id
+        self.scenario_packages, self.extra_pythonpath, self.environ = scenario_packages, extra_pythonpath, environ
+        self._provisioned: Provisioned | None = None
+
+    # ------------------------------------------------------------------------------------------- provision
+
+    def provision(self) -> Provisioned:
+        """The environment, provisioned on first use (uv reuses a venv whose inputs did not change)."""
+        if self._provisioned is None:
+            self._provisioned = provision(self.env, self.venv_dir, environ=self.environ)
+        return self._provisioned
+
+    def _spec(self, scratch: Path, preload: list[str], context: dict[str, str]) -> WorkerSpec:
+        return self.provision().worker_spec(
+            self.env,
+            scratch,
+            preload,
+            pythonpath=[REPO_ROOT, *self.extra_pythonpath],
+            context={"environment": self.env.name, **context},
+            seed=self.matrix.defaults.seed,
+            startup_timeout=self.matrix.defaults.startup_timeout,
+            scenario_packages=self.scenario_packages,
+            base=self.environ,
+        )
+
+    # ------------------------------------------------------------------------------------------------- run
+
+    def run(self, selection: Sequence[str] = (), repeat: int = 1) -> EnvironmentResult:
+        """Run the selected scenarios (``selection``: ``-k`` globs over the matrix's); write ``<env>.json``.
+
+        A subset re-run keeps the other cells this run already holds, so a verdict's reproduce command never
+        throws evidence away; each cell records which invocation wrote it.
+        """
+        started = time.perf_counter()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        order = list(self.matrix.scenario_ids)
+        chosen = list(restrict(self.matrix, list(selection)).scenario_ids) if selection else order
+        doc = open_document(self.matrix, self.env, self.run_dir, self.run_id, chosen)
+        invocation = Invocation(
+            id=f"{new_run_id()}-{os.getpid()}", started_at=now_iso(), selection=list(selection), cells=chosen
+        )
+        doc.invocations.append(invocation)
+        scratch = paths.logs_dir(self.run_dir, self.env.name)
+        recorder = Recorder(doc, self.run_dir, scratch, order, invocation.id)
+        recorder.save()
+        try:
+            prov = self.provision()
+        except ProvisionError as exc:
+            return self._env_error(recorder, chosen, exc, started)
+        doc.timings.provision_s = round(prov.seconds, 3)
+        doc.environment.resolved = resolved_of(prov)
+        invocation.lock_sha256 = prov.lock_sha256
+        to_run = self._skip_unmet(recorder, chosen, capabilities(prov.packages, self.env.env))
+        if to_run:
+            self._supervise(recorder, scratch, to_run, repeat)
+        doc.state, doc.finished_at = "complete", now_iso()
+        doc.timings.total_s = round(time.perf_counter() - started, 3)
+        recorder.save()
+        return doc
+
+    def _env_error(
+        self, recorder: Recorder, chosen: list[str], exc: ProvisionError, started: float
+    ) -> EnvironmentResult:
+        doc = recorder.doc
+        doc.state = "env-error"
+        doc.env_error = EnvError(message=str(exc), installer_output=exc.installer_output[-20000:])
+        doc.timings.provision_s = round(time.perf_counter() - started, 3)
+        for scenario_id in chosen:
+            recorder.add(self._cell(scenario_id, "env-error", str(exc)))
+        doc.finished_at = now_iso()
+        doc.timings.total_s = round(time.perf_counter() - started, 3)
+        recorder.save()
+        return doc
+
+    def _cell(self, scenario_id: str, status: str, message: str) -> ScenarioResult:
+        area = self.registry[scenario_id].area
+        return ScenarioResult.model_validate(blank_cell(scenario_id, area, status, message))  # type: ignore[arg-type]
+
+    def _skip_unmet(self, recorder: Recorder, chosen: list[str], caps: Mapping[str, str]) -> list[str]:
+        to_run = []
+        for scenario_id in chosen:
+            reasons = [r for r in (unmet(req, caps) for req in self.registry[scenario_id].requires) if r]
+            if reasons:
+                recorder.add(self._cell(scenario_id, "skip", "; ".join(reasons)))
+            else:
+                to_run.append(scenario_id)
+        return to_run
+
+    def _supervise(self, recorder: Recorder, scratch: Path, to_run: list[str], repeat: int) -> None:
+        doc, caps = recorder.doc, capabilities(self.provision().packages, self.env.env)
+        requirements = [req for sid in to_run for req in self.registry[sid].requires]
+        artifacts = paths.artifacts_dir(self.run_dir, self.env.name).resolve()
+        spec = self._spec(scratch, preload_modules(requirements, self.env.env, caps), {"artifacts_dir": str(artifacts)})
+        areas = {sid: self.registry[sid].area for sid in to_run}
+        supervisor = Supervisor(spec, {sid: self.matrix.timeouts[sid] for sid in to_run}, areas, recorder.add_raw)
+        stats = supervisor.run(to_run)
+        if repeat > 1:
+            doc.repeats = repeat
+            doc.flaky = _find_flaky(doc, spec, supervisor, to_run, repeat)
+        doc.timings.worker_starts = stats.worker_starts
+        doc.timings.import_s = round(stats.import_s[0], 3) if stats.import_s else None
+        doc.timings.import_s_total = round(sum(stats.import_s), 3)
+
+    # ----------------------------------------------------------------------------------------- relay-consume
+
+    def consume(self, source: Path | None = None) -> EnvironmentResult:
+        """Load every producer's artifacts here, one worker cell per producer and format; store the rows."""
+        source = Path(source) if source else paths.artifacts_dir(self.run_dir)
+        path = paths.results_file(self.run_dir, self.env.name)
+        doc = read_result(path) if path.exists() else new_document(self.matrix, self.env, self.run_id)
+        started = time.perf_counter()
+        caps = capabilities(self.provision().packages, self.env.env)
+        manifests, problems = relay.load_manifests(source)
+        cells = relay.plan_cells(caps, manifests)
+        outcomes = self._consume_cells([c for c in cells if c.skip_reason is None], caps, source)
+        doc.relay = [
+            row
+            for cell in cells
+            for row in relay.relay_results(self.env.name, cell, manifests[cell.producer], outcomes.get(cell.cell_id))
+        ]
+        doc.timings.relay_s = round(time.perf_counter() - started, 3)
+        doc.relay_problems = problems
+        write_result(path, doc)
+        return doc
+
+    def _consume_cells(
+        self, to_run: list[relay.Planned], caps: Mapping[str, str], source: Path
+    ) -> dict[str, ScenarioResult]:
+        outcomes: dict[str, ScenarioResult] = {}
+        if not to_run:
+            return outcomes
+        scratch = paths.logs_dir(self.run_dir, self.env.name) / "relay"
+        preload = preload_modules(["keras|torch|tensorflow"], self.env.env, caps)
+        spec = self._spec(scratch, preload, {"relay_source": str(source.resolve())})
+        timeout = self.registry[relay.CONSUME_ID].timeout or self.matrix.defaults.timeout
+        ids = [c.cell_id for c in to_run]
+
+        def sink(raw: dict[str, Any]) -> None:
+            outcomes[raw["id"]] = ScenarioResult.model_validate(raw)
+
+        Supervisor(spec, dict.fromkeys(ids, timeout), dict.fromkeys(ids, "relay"), sink).run(ids)
+        return outcomes
+
+
+def _find_flaky(
+    doc: EnvironmentResult, spec: WorkerSpec, supervisor: Supervisor, ids: list[str], repeat: int
+) -> list[str]:
+    """Run the cells ``repeat - 1`` more times in fresh workers; list the records whose values changed."""
+    first = {(c.id, r.name): r.sha256 for c in doc.scenarios for r in c.records}
+    flaky: set[str] = set()
+    for number in range(2, repeat + 1):
+        seen: dict[tuple[str, str], str] = {}
+
+        def collect(raw: dict[str, Any], seen: dict[tuple[str, str], str] = seen) -> None:
+            for record in raw.get("records", []):
+                seen[(raw["id"], record["name"])] = record["sha256"]
+
+        scratch = spec.scratch / f"repeat-{number}"
+        again = dataclasses.replace(spec, scratch=scratch, log_path=scratch / "worker.log")
+        Supervisor(again, supervisor.timeouts, supervisor.areas, collect).run(ids)
+        flaky |= {f"{sid}::{name}" for (sid, name), sha in first.items() if seen.get((sid, name), sha) != sha}
+    return sorted(flaky)
