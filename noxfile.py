@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nox
@@ -37,6 +38,8 @@ RUN_ID = os.environ.setdefault("COMPAT_RUN_ID", new_run_id())
 def _run_args() -> list[str]:
     """``--run`` for the commands that read a run: the named one, this invocation's if it wrote any, else the latest."""
     return ["--run", RUN_ID if RUN_NAMED or (ROOT / "results" / RUN_ID).is_dir() else ""]
+
+
 SCENARIO_PACKAGES = tuple(os.environ.get("COMPAT_SCENARIO_PACKAGES", "scenarios").split(","))
 
 try:
@@ -46,7 +49,7 @@ except MatrixError as error:
     sys.exit(2)
 
 
-def _harness_session(command: str, name: str, venv_slug: str, doc: str):
+def _harness_session(command: str, name: str, venv_slug: str, doc: str) -> Callable[[nox.Session], None]:
     """A session that runs ``python -m harness <command>`` for one environment, in that environment's venv."""
 
     def run(session: nox.Session) -> None:
@@ -65,27 +68,27 @@ def _harness_session(command: str, name: str, venv_slug: str, doc: str):
 
 for _env in MATRIX.environments.values():
     nox.session(
-        _harness_session("run", _env.name, _env.venv_slug, f"Provision {_env.name} and run the selected scenarios."),
         name=_env.name,
         python=_env.python,
         venv_backend="uv",
         tags=["env", *_env.frameworks, *_env.tags],
         allow_parallel=True,
         reuse_venv=True,
-    )
+    )(_harness_session("run", _env.name, _env.venv_slug, f"Provision {_env.name} and run the selected scenarios."))
 
 # Consumers run after every producer (requires=); `nox -s relay-<env> --no-dependencies` consumes whatever
 # artifacts the run folder already holds.
 for _env in MATRIX.environments.values():
     nox.session(
-        _harness_session(
-            "relay", _env.name, _env.venv_slug, f"Relay consumer: {_env.name} loads every producer's artifacts."
-        ),
         name=f"relay-{_env.name}",
         venv_backend="none",
         tags=["relay", *_env.frameworks],
         allow_parallel=True,
         requires=list(MATRIX.environments),
+    )(
+        _harness_session(
+            "relay", _env.name, _env.venv_slug, f"Relay consumer: {_env.name} loads every producer's artifacts."
+        )
     )
 
 
@@ -113,6 +116,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting."""
+    """ruff (lint and formatting) and mypy --strict (the files and settings in pyproject.toml)."""
     session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
     session.run(sys.executable, "-m", "ruff", "format", "--check", ".", external=True)
+    session.run(sys.executable, "-m", "mypy", external=True)

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness import matrix as matrix_mod
 from harness.errors import HarnessError
@@ -43,7 +44,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     matrix, registry = _load(args)
-    listing = {
+    listing: dict[str, Any] = {
         "environments": [
             {
                 "name": e.name,

@@ -78,9 +78,10 @@ def tolerance_for(dtype: str, key: str, overrides: Mapping[str, Tolerance]) -> T
 
 def _ordered_ints(values: np.ndarray) -> np.ndarray:
     """Floats as integers whose order matches the floats' order, so their difference counts ULPs."""
-    bits = {2: np.int16, 4: np.int32, 8: np.int64}[values.dtype.itemsize]
+    widths: dict[int, type[np.signedinteger[Any]]] = {2: np.int16, 4: np.int32, 8: np.int64}
+    bits = widths[values.dtype.itemsize]
     as_int = values.view(bits).astype(np.int64)
-    return np.where(as_int < 0, np.iinfo(bits).min - as_int, as_int)
+    return np.where(as_int < 0, int(np.iinfo(bits).min) - as_int, as_int)
 
 
 def compare_arrays(a: Any, b: Any, rtol: float, atol: float) -> tuple[Verdict, dict[str, Any]]:
@@ -217,7 +218,11 @@ def _value(record: RecordSummary, scenario: str, arrays: Mapping[str, np.ndarray
 
 
 def _compare(
-    mine: RecordSummary, theirs: RecordSummary, scenario: str, arrays: tuple[Mapping, Mapping], overrides
+    mine: RecordSummary,
+    theirs: RecordSummary,
+    scenario: str,
+    arrays: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+    overrides: Mapping[str, Tolerance],
 ) -> tuple[Verdict, dict[str, Any], Tolerance | None]:
     if mine.kind == "info" or theirs.kind == "info":
         return ("identical" if mine.sha256 == theirs.sha256 else "info"), {"old": theirs.value, "new": mine.value}, None
@@ -259,7 +264,11 @@ def measure(
             continue
         theirs = {r.name: r for r in base_cell.records}
         mine = {r.name: r for r in cell.records}
-        common = {"environment": candidate.environment.name, "baseline": baseline.environment.name, "scenario": cell.id}
+        common: dict[str, Any] = {
+            "environment": candidate.environment.name,
+            "baseline": baseline.environment.name,
+            "scenario": cell.id,
+        }
         for name in sorted(set(mine) | set(theirs)):
             kind = (mine.get(name) or theirs[name]).kind
             if f"{cell.id}::{name}" in flaky:

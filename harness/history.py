@@ -113,7 +113,9 @@ def new_releases(run_dir: Path, docs: dict[str, EnvironmentResult], results_dir:
         if resolved is None or not resolved.latest:
             continue
         previous = next((o[env] for _, o in reversed(earlier) if env in o and o[env].environment.resolved), None)
-        before = previous.environment.resolved.latest if previous else {}
+        if previous is None or previous.environment.resolved is None:
+            continue
+        before = previous.environment.resolved.latest
         for package, version in resolved.latest.items():
             if package in before and before[package] != version:
                 found.append(

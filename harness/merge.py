@@ -27,7 +27,7 @@ def _schema_version(path: Path) -> object:
         raise ResultsError(f"{path}: not a readable results document") from None
 
 
-def _cells_signature(doc: EnvironmentResult) -> list[tuple]:
+def _cells_signature(doc: EnvironmentResult) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
     return [(c.id, c.status, tuple((r.name, r.sha256) for r in c.records)) for c in doc.scenarios]
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -165,7 +166,7 @@ def _venv_python(venv_dir: Path) -> Path:
 
 
 def _parse_pins(text: str) -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if "==" in line:
@@ -220,9 +221,10 @@ def _inputs_digest(env: Environment, pins: Mapping[str, str], uv: _Uv) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def _read_stamp(venv_dir: Path) -> dict | None:
+def _read_stamp(venv_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((venv_dir / STAMP_NAME).read_text())
+        stamp = json.loads((venv_dir / STAMP_NAME).read_text())
+        return stamp if isinstance(stamp, dict) else None
     except (OSError, ValueError):
         return None
 

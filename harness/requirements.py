@@ -25,7 +25,7 @@ def legacy_keras(env: Mapping[str, str]) -> bool:
 
 def capabilities(packages: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
     """Framework name -> version, as scenarios' ``requires`` see them."""
-    caps = {canonicalize_name(name): version for name, version in packages.items()}
+    caps: dict[str, str] = {canonicalize_name(name): version for name, version in packages.items()}
     for dist in _TENSORFLOW_DISTS:
         if dist in caps:
             caps["tensorflow"] = caps[dist]
@@ -70,7 +70,7 @@ def preload_modules(
     With ``caps``, only frameworks the environment has are listed (an alternative may name an absent one).
     """
     alternatives = [alt.strip() for r in requirements for alt in r.split("|")]
-    names = {canonicalize_name(Requirement(r).name) for r in alternatives}
+    names: set[str] = {canonicalize_name(Requirement(r).name) for r in alternatives}
     if "keras" in names and legacy_keras(env):
         names = (names - {"keras"}) | {"tf-keras"}
     order = ["torch", "tensorflow", "tf-keras", "keras"]

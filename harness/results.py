@@ -33,7 +33,7 @@ __all__ = [
     "write_result",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION: Literal[3] = 3
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
 RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "text", "info"]
@@ -240,7 +240,8 @@ def results_schema() -> dict[str, Any]:
 
 @cache
 def _published_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return schema
 
 
 def _validate(data: dict[str, Any], where: Path) -> None:
