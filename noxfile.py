@@ -95,7 +95,10 @@ for _env in MATRIX.environments.values():
 @nox.session(venv_backend="none", default=True, allow_parallel=False)
 def report(session: nox.Session) -> None:
     """Reports of the run and a verdict per upgrade path; fails (exit 1) when a path is NO-GO or INCOMPLETE."""
-    session.run(sys.executable, "-m", "harness", "report", "--matrix", MATRIX_FILE, *_run_args(), external=True)
+    session.run(
+        sys.executable, "-m", "harness", "report", "--matrix", MATRIX_FILE, *_run_args(), *session.posargs,
+        external=True,
+    )  # fmt: skip
 
 
 @nox.session(venv_backend="none", default=False)

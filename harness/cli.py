@@ -183,7 +183,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     blocked = [f"{v.baseline} -> {v.candidate}: {v.verdict}" for v in verdicts if v.exit_code]
     for line in blocked:
         print(f"upgrade path {line}", file=sys.stderr)
-    return 1 if flags or blocked else 0
+    return 1 if flags or (blocked and args.gate == "verdicts") else 0
 
 
 def cmd_gonogo(args: argparse.Namespace) -> int:
@@ -279,8 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--run-id", default=None)
     relay.add_argument("--venv-dir", default=None)
     relay.add_argument("--relay-from", default=None, help="read artifacts from this folder instead of the run's")
-    add("report", cmd_report, "write the run's reports (Markdown, HTML, JUnit XML, verdicts, trend)").add_argument(
-        "--run", default=os.environ.get("COMPAT_RUN_ID")
+    report = add("report", cmd_report, "write the run's reports (Markdown, HTML, JUnit XML, verdicts, trend)")
+    report.add_argument("--run", default=os.environ.get("COMPAT_RUN_ID"))
+    report.add_argument(
+        "--gate",
+        choices=["verdicts", "incomplete"],
+        default="verdicts",
+        help="exit 1 on a NO-GO or INCOMPLETE upgrade path and on an incomplete run (default), or only on the latter",
     )
     gonogo = add("gonogo", cmd_gonogo, "judge upgrade paths: GO, GO-WITH-WARNINGS (exit 0); NO-GO, INCOMPLETE (exit 1)")
     gonogo.add_argument("--baseline", default=None, help="with --candidate: judge this pair only")
