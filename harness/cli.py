@@ -13,12 +13,15 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import matrix as matrix_mod
 from harness.errors import HarnessError
 from harness.results import new_run_id, results_schema
 from harness.worker import scenario as scenario_mod
+
+if TYPE_CHECKING:
+    from harness.pipeline import EnvironmentPipeline
 
 __all__ = ["main"]
 
@@ -72,25 +75,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _pipeline(args: argparse.Namespace) -> EnvironmentPipeline:
+    """The environment's pipeline in the run the arguments (or ``COMPAT_RUN_ID``) name, or in a new run."""
     from harness.pipeline import EnvironmentPipeline
 
     matrix, registry = _load(args)
     env = matrix.environment(args.env)
     run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
-    run_dir = Path(args.results_dir) / run_id
     venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
     extra = tuple(Path(p) for p in os.environ.get("COMPAT_EXTRA_PYTHONPATH", "").split(os.pathsep) if p)
-    pipeline = EnvironmentPipeline(
+    return EnvironmentPipeline(
         matrix,
         env.name,
-        run_dir,
+        Path(args.results_dir) / run_id,
         venv_dir.resolve(),
         registry,
         run_id=run_id,
         scenario_packages=_packages(args.scenario_packages),
         extra_pythonpath=extra,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    env, run_dir = pipeline.env, pipeline.run_dir
     doc = pipeline.run(selection=args.scenarios, repeat=args.repeat)
     counts: dict[str, int] = {}
     for cell in doc.scenarios:
@@ -104,16 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from harness.pipeline import EnvironmentPipeline
-
-    matrix, registry = _load(args)
-    env = matrix.environment(args.env)
-    run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
-    run_dir = Path(args.results_dir) / run_id
-    venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
-    source = Path(args.relay_from) if args.relay_from else None
-    pipeline = EnvironmentPipeline(matrix, env.name, run_dir, venv_dir.resolve(), registry, run_id=run_id)
-    doc = pipeline.consume(source)
+    pipeline = _pipeline(args)
+    env = pipeline.env
+    doc = pipeline.consume(Path(args.relay_from) if args.relay_from else None)
     counts: dict[str, int] = {}
     for row in doc.relay:
         counts[row.outcome] = counts.get(row.outcome, 0) + 1

@@ -43,20 +43,16 @@ class CellDelta(_Model):
 
 
 class RelayDelta(_Model):
-    """One artifact A saved: how A loads it itself and how B loads it (plain call first on both)."""
+    """One artifact A saved: B's load of it as the results hold it, beside how A loads it itself (plain call first)."""
 
-    family: str
-    model: str
-    format: str
-    baseline_outcome: str
-    candidate_outcome: str
-    how: str = ""
-    error: str = ""
-    max_abs_error: float | None = None
-    max_rel_error: float | None = None
+    candidate: RelayResult
+    baseline_outcome: str = Field(description="A loading its own artifact; 'absent' when A did not try.")
     baseline_optimizer: str = "n/a"
-    candidate_optimizer: str = "n/a"
-    unsafe: bool = False
+
+    @property
+    def error(self) -> str:
+        row = self.candidate
+        return f"{row.error_class}: {row.message}" if row.error_class else row.message
 
 
 class Side(_Model):
@@ -134,22 +130,8 @@ def _relay(base: EnvironmentResult, cand: EnvironmentResult) -> list[RelayDelta]
     deltas = []
     for row in sorted((r for r in cand.relay if r.producer == name), key=_relay_key):
         ref = own.get(_relay_key(row))
-        deltas.append(
-            RelayDelta(
-                family=row.family,
-                model=row.model,
-                format=row.format,
-                baseline_outcome=ref.outcome if ref else "absent",
-                candidate_outcome=row.outcome,
-                how=row.how,
-                error=f"{row.error_class}: {row.message}" if row.error_class else row.message,
-                max_abs_error=row.max_abs_error,
-                max_rel_error=row.max_rel_error,
-                baseline_optimizer=ref.optimizer if ref else "n/a",
-                candidate_optimizer=row.optimizer,
-                unsafe=row.unsafe,
-            )
-        )
+        outcome, optimizer = (ref.outcome, ref.optimizer) if ref else ("absent", "n/a")
+        deltas.append(RelayDelta(candidate=row, baseline_outcome=outcome, baseline_optimizer=optimizer))
     return deltas
 
 

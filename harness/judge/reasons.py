@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from harness.drift import DriftEntry
 from harness.judge.records import add_record_reasons, grouped
 from harness.judge.relay import add_relay_reasons
-from harness.ledger import CellDelta, Ledger
+from harness.ledger import CellDelta, Ledger, Side
 from harness.worker.protocol import BROKEN
 
 __all__ = ["KIND_ORDER", "Reason", "ReasonKind", "Severity", "collect"]
@@ -104,26 +104,16 @@ class Builder:
 def _environment(builder: Builder) -> bool:
     """Provisioning failures and missing cells; True when the candidate cannot be judged further."""
     ledger = builder.ledger
-    if ledger.candidate.state == "env-error":
-        builder.add(
-            "no-go",
-            "env-error",
-            ["(environment)"],
-            f"{builder.cand} could not be provisioned",
-            error=ledger.candidate.env_error,
-            reproduce=f"./cm -s {builder.cand}",
-        )
-        return True
-    if ledger.baseline.state == "env-error":
-        builder.add(
-            "info",
-            "incomplete",
-            ["(environment)"],
-            f"the baseline {builder.base} could not be provisioned",
-            error=ledger.baseline.env_error,
-            reproduce=f"./cm -s {builder.base}",
-        )
-        return True
+    unprovisioned: tuple[tuple[Side, Severity, ReasonKind, str], ...] = (
+        (ledger.candidate, "no-go", "env-error", f"{builder.cand} could not be provisioned"),
+        (ledger.baseline, "info", "incomplete", f"the baseline {builder.base} could not be provisioned"),
+    )
+    for side, severity, kind, summary in unprovisioned:
+        if side.state == "env-error":
+            builder.add(
+                severity, kind, ["(environment)"], summary, error=side.env_error, reproduce=f"./cm -s {side.name}"
+            )
+            return True
     for side in (ledger.baseline, ledger.candidate):
         if side.missing:
             builder.add(

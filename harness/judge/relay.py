@@ -15,14 +15,14 @@ _RELAY_RANK = {"loaded": 0, "optimizer-state-lost": 1, "loaded-drifted": 2, "fal
 
 
 def _relay_class(delta: RelayDelta) -> tuple[Severity, ReasonKind] | None:
-    after = _RELAY_RANK.get(delta.candidate_outcome)
+    after = _RELAY_RANK.get(delta.candidate.outcome)
     before = _RELAY_RANK.get(delta.baseline_outcome, 0)
     if after is None:  # the candidate skipped it: nothing was tried
         return None
     if after > before:
         return (
             ("warning", "optimizer-state-lost")
-            if delta.candidate_outcome == "optimizer-state-lost"
+            if delta.candidate.outcome == "optimizer-state-lost"
             else ("no-go", "relay")
         )
     if after < before:
@@ -33,20 +33,17 @@ def _relay_class(delta: RelayDelta) -> tuple[Severity, ReasonKind] | None:
 def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
     groups: dict[tuple[Any, ...], list[RelayDelta]] = {}
     for delta in deltas:
-        cls = _relay_class(delta)
+        cls, row = _relay_class(delta), delta.candidate
         if cls:
-            error_class = delta.error.split(":", 1)[0] if delta.error else ""
-            groups.setdefault((*cls, delta.family, delta.format, delta.candidate_outcome, error_class), []).append(
-                delta
-            )
+            groups.setdefault((*cls, row.family, row.format, row.outcome, row.error_class), []).append(delta)
     for (severity, kind, family, fmt, outcome, _), group in groups.items():
-        models = sorted(d.model for d in group)
-        how = f" ({group[0].how})" if outcome == "fallback-only" and group[0].how else ""
+        models = sorted(d.candidate.model for d in group)
+        how = f" ({group[0].candidate.how})" if outcome == "fallback-only" and group[0].candidate.how else ""
         summary = (
             f"{family} {fmt} saved on {builder.base}: {len(models)} model(s) ({', '.join(models)}) "
             f"{outcome}{how} on {builder.cand}, {group[0].baseline_outcome} on {builder.base} itself"
         )
-        errors = [d.max_abs_error for d in group if d.max_abs_error is not None]
+        errors = [d.candidate.max_abs_error for d in group if d.candidate.max_abs_error is not None]
         builder.add(
             severity,
             kind,
