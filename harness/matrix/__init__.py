@@ -16,38 +16,14 @@ Callers import from ``harness.matrix`` only; the module split is an internal arr
 
 from __future__ import annotations
 
-from harness.matrix.model import (
-    Defaults,
-    DriftSpec,
-    Environment,
-    EnvironmentSpec,
-    GeneratorSpec,
-    Matrix,
-    MatrixSpec,
-    ScenarioSelection,
-    ToleranceSpec,
-    UpgradeChainSpec,
-    UpgradePairSpec,
-    WaiverSpec,
-    matrix_schema,
-    venv_slug,
-)
+from harness.matrix.model import Environment, Matrix, WaiverSpec, matrix_schema, venv_slug
 from harness.matrix.parse import load
 from harness.matrix.selection import restrict, shard
 from harness.matrix.upgrades import UpgradePath, comparable, framework_line, upgrade_paths
 
 __all__ = [
-    "Defaults",
-    "DriftSpec",
     "Environment",
-    "EnvironmentSpec",
-    "GeneratorSpec",
     "Matrix",
-    "MatrixSpec",
-    "ScenarioSelection",
-    "ToleranceSpec",
-    "UpgradeChainSpec",
-    "UpgradePairSpec",
     "UpgradePath",
     "WaiverSpec",
     "comparable",
