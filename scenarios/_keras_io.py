@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,18 @@ from typing import Any
 import numpy as np
 
 from scenarios._frameworks import is_keras3, keras, keras_backend, to_numpy
+from scenarios._loads import Fallback, LoadAttempt, load_as_user
 
-__all__ = ["FORMATS", "MODELS", "KerasFormat", "build_trained", "fixed_inputs", "optimizer_state", "predict"]
+__all__ = [
+    "FORMATS",
+    "MODELS",
+    "KerasFormat",
+    "build_trained",
+    "fixed_inputs",
+    "load",
+    "optimizer_state",
+    "predict",
+]
 
 FEATURES, HIDDEN, OUTPUTS = 4, 8, 3
 
@@ -162,11 +171,10 @@ class KerasFormat:
     load: Callable[[Path, str], Loaded]
 
 
-def _load_model(
-    path: Path, model_name: str, custom_objects: dict[str, Any] | None = None, compile: bool = True
-) -> Loaded:
+def _load_model(path: Path, model_name: str, **options: Any) -> Loaded:
+    """``load_model(path)`` with exactly the ``options`` given: none is the plain call (``safe_mode`` left on)."""
     k = keras()
-    model = k.models.load_model(str(path), custom_objects=custom_objects, compile=compile)
+    model = k.models.load_model(str(path), **options)
     return Loaded(predict=lambda x: predict(model, x), optimizer=optimizer_state(model), model=model)
 
 
@@ -249,9 +257,27 @@ FORMATS: dict[str, KerasFormat] = {
 }  # fmt: skip
 
 
-def capture_warnings(action: Callable[[], Any]) -> tuple[Any, list[str]]:
-    """Run ``action`` and return its value with the Python warnings it emitted, as text."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        value = action()
-    return value, sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}" for w in caught})
+def _fallbacks(fmt: KerasFormat, path: Path, model_name: str) -> list[Fallback]:
+    """The usual workarounds for a full model that does not load: pass the custom objects, skip compiling."""
+    if fmt.load is not _load_model:
+        return []
+    scale_shift, subclassed = custom_classes(keras())
+    objects = {"ScaleShift": scale_shift, "Subclassed": subclassed}
+
+    def attempt(**options: Any) -> Callable[[], Loaded]:
+        return lambda: _load_model(path, model_name, **options)
+
+    return [
+        Fallback("loaded-with-custom-objects", "custom_objects", attempt(custom_objects=objects)),
+        Fallback("loaded-without-compile", "compile=False", attempt(compile=False)),
+        Fallback(
+            "loaded-with-custom-objects-without-compile",
+            "custom_objects and compile=False",
+            attempt(custom_objects=objects, compile=False),
+        ),
+    ]
+
+
+def load(fmt: KerasFormat, path: Path, model_name: str) -> LoadAttempt:
+    """Load as a user would: the format's plain call, then the workarounds (a working one is a finding)."""
+    return load_as_user(lambda: fmt.load(path, model_name), _fallbacks(fmt, path, model_name))

@@ -3,6 +3,10 @@
 The model classes live in this importable module (``scenarios._torch_io``) so that a full-model pickle saved in one
 environment names classes every other environment can import. Weights come from a NumPy RNG, so every torch
 version starts from the same numbers.
+
+Loads are the calls a user writes: plain ``torch.load(path)`` where users write it, ``weights_only=...`` only in the
+formats named after that argument. A format not labelled unsafe is unpickled by the plain call only after the same
+bytes passed ``weights_only=True`` (on torch < 2.6 the plain call would run whatever a planted pickle holds).
 """
 
 from __future__ import annotations
@@ -16,8 +20,18 @@ from typing import Any
 import numpy as np
 
 from scenarios._keras_io import FEATURES, HIDDEN, OUTPUTS, fixed_inputs
+from scenarios._loads import Fallback, LoadAttempt, load_as_user
 
-__all__ = ["FORMATS", "TorchFormat", "build", "build_trained", "fixed_inputs", "optimizer_state"]
+__all__ = [
+    "FORMATS",
+    "TorchFormat",
+    "build",
+    "build_trained",
+    "fixed_inputs",
+    "load",
+    "optimizer_state",
+    "plain_load",
+]
 
 # The same fixed data and sizes as the Keras models: one definition, in _keras_io.
 
@@ -117,8 +131,20 @@ class TorchLoaded:
 
 
 @dataclass(frozen=True)
+class TorchFallback:
+    """What a user tries when a format's own call fails: ``how`` names the outcome, ``option`` the change."""
+
+    how: str
+    option: str
+    load: Callable[[Path], TorchLoaded]
+
+
+@dataclass(frozen=True)
 class TorchFormat:
-    """A way of saving a torch model: when it exists, how to save (into a folder), how to load (may raise)."""
+    """A way of saving a torch model: when it exists, how to save (into a folder), how to load (may raise).
+
+    ``fallback`` exists only for formats labelled ``unsafe``: unpickling code is never a fallback of a safe format.
+    """
 
     name: str
     unavailable: Callable[[], str | None]
@@ -126,6 +152,11 @@ class TorchFormat:
     load: Callable[[Path], TorchLoaded]
     unsafe: bool = False
     keeps_optimizer: bool = False
+    fallback: TorchFallback | None = None
+
+    def __post_init__(self) -> None:
+        if self.fallback is not None and not self.unsafe:
+            raise ValueError(f"torch format {self.name}: only a format labelled unsafe may fall back")
 
 
 def _torch_version() -> tuple[int, int]:
@@ -139,6 +170,20 @@ def _loaded(model: Any, optimizer: Any = None) -> TorchLoaded:
     return TorchLoaded(predict=lambda x: predict(model, x), model=model, optimizer=optimizer)
 
 
+def plain_load(path: Path, *, unsafe: bool = False) -> Any:
+    """``torch.load(path)``, the call a user writes; for a format not labelled unsafe, after a safe look first.
+
+    The look is ``torch.load(path, weights_only=True)`` on the same bytes: where the plain call's default unpickles
+    (torch < 2.6) it keeps a planted pickle from running; where the default is ``weights_only=True`` it is the same
+    call, and its error is the one the plain call would raise.
+    """
+    import torch
+
+    if not unsafe:
+        torch.load(path, weights_only=True)
+    return torch.load(path)
+
+
 def _save_state_dict(model: Any, optimizer: Any, folder: Path) -> None:
     import torch
 
@@ -146,10 +191,9 @@ def _save_state_dict(model: Any, optimizer: Any, folder: Path) -> None:
 
 
 def _load_state_dict(folder: Path) -> TorchLoaded:
-    import torch
 
     model = build()
-    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    model.load_state_dict(plain_load(folder / "model.pt"))
     return _loaded(model)
 
 
@@ -160,10 +204,10 @@ def _save_checkpoint(model: Any, optimizer: Any, folder: Path) -> None:
 
 
 def _load_checkpoint(folder: Path) -> TorchLoaded:
-    """Model and Adam state dicts (the usual training checkpoint), loaded with ``weights_only=True``."""
+    """Model and Adam state dicts (the usual training checkpoint), loaded by the plain ``torch.load``."""
     import torch
 
-    checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
+    checkpoint = plain_load(folder / "checkpoint.pt")
     model = build()
     model.load_state_dict(checkpoint["model"])
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -178,13 +222,16 @@ def _save_pickle(model: Any, optimizer: Any, folder: Path) -> None:
 
 
 def _load_pickle(weights_only: bool | None) -> Callable[[Path], TorchLoaded]:
+    """A full-model pickle loaded plainly (``None``: no argument, unsafe by label) or with ``weights_only``."""
+
     def load(folder: Path) -> TorchLoaded:
         import torch
 
         _classes()  # the classes must exist before unpickling refers to them
         path = folder / "model.pkl"
-        model = torch.load(path) if weights_only is None else torch.load(path, weights_only=weights_only)
-        return _loaded(model)
+        if weights_only is None:
+            return _loaded(plain_load(path, unsafe=True))
+        return _loaded(torch.load(path, weights_only=weights_only))
 
     return load
 
@@ -246,11 +293,21 @@ FORMATS: dict[str, TorchFormat] = {
     for f in (
         TorchFormat("state_dict", lambda: None, _save_state_dict, _load_state_dict),
         TorchFormat("checkpoint", lambda: None, _save_checkpoint, _load_checkpoint, keeps_optimizer=True),
-        TorchFormat("pickle_default_load", lambda: None, _save_pickle, _load_pickle(None), unsafe=True),
+        TorchFormat(
+            "pickle_default_load", lambda: None, _save_pickle, _load_pickle(None), unsafe=True,
+            fallback=TorchFallback("loaded-with-weights-only-false", "weights_only=False", _load_pickle(False)),
+        ),
         TorchFormat("pickle_weights_only", lambda: None, _save_pickle, _load_pickle(True)),
         TorchFormat("pickle_unsafe_load", lambda: None, _save_pickle, _load_pickle(False), unsafe=True),
         TorchFormat("torchscript_script", lambda: None, _save_script, _load_jit),
         TorchFormat("torchscript_trace", lambda: None, _save_trace, _load_jit),
         TorchFormat("torch_export", _export_unavailable, _save_export, _load_export),
     )
-}
+}  # fmt: skip
+
+
+def load(fmt: TorchFormat, folder: Path) -> LoadAttempt:
+    """Load as a user would: the format's own call, then its fallback (one that works is a finding)."""
+    fallback = fmt.fallback
+    fallbacks = [] if fallback is None else [Fallback(fallback.how, fallback.option, lambda: fallback.load(folder))]
+    return load_as_user(lambda: fmt.load(folder), fallbacks)

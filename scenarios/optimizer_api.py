@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from harness.worker.checks import allclose
+from harness.worker.errors import error_text
 from harness.worker.scenario import Context, scenario
 from scenarios._frameworks import is_keras3, keras, keras_identity, to_numpy
 from scenarios._references import GRADIENTS, INITIAL, match_rule, run_rule
@@ -34,9 +35,8 @@ _SCHEDULES = {
 _PREPROCESSING = ("Normalization", "RandomFlip", "Rescaling", "Resizing")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+#: An API map holds one text per symbol: its errors are cut shorter than a cell's message.
+_MAP_ERROR_CHARS = 500
 
 
 def _probe(resolve: Callable[[], Any], use: Callable[[Any], Any]) -> str:
@@ -46,13 +46,13 @@ def _probe(resolve: Callable[[], Any], use: Callable[[Any], Any]) -> str:
     except (AttributeError, ImportError, ModuleNotFoundError):
         return "missing"
     except Exception as exc:
-        return f"error on import: {_first_line(exc)}"
+        return f"error on import: {error_text(exc, _MAP_ERROR_CHARS)}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             use(symbol)
         except Exception as exc:
-            return f"error: {_first_line(exc)}"
+            return f"error: {error_text(exc, _MAP_ERROR_CHARS)}"
     deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning | FutureWarning)]
     return f"deprecated: {str(deprecations[0].message).splitlines()[0][:160]}" if deprecations else "ok"
 
@@ -140,7 +140,7 @@ def tf_keras_api_map(ctx: Context) -> None:
         root = tf.keras
         ctx.record("tf_keras_is", f"{root.__name__} {getattr(root, '__version__', '')}".strip(), kind="info")
     except Exception as exc:
-        ctx.fail(f"tf.keras is unusable: {_first_line(exc)}")
+        ctx.fail(f"tf.keras is unusable: {error_text(exc)}")
     _keras_api_map(ctx, root, "tf.keras")
 
 

@@ -1,15 +1,16 @@
 """relay: saved in one environment, loaded in another. The producer and consumer halves of the N x N relay.
 
 ``relay.produce`` runs in every environment with Keras or torch: it builds the shared models (``_keras_io`` /
-``_torch_io``), trains one step, saves each in every format the version offers under
-``$COMPAT_ARTIFACTS_DIR`` and writes a manifest: producer, versions, format, file hashes, the fixed inputs' hash,
+``_torch_io``), trains one step, saves each in every format the version offers under the context's
+``artifacts_dir`` and writes a manifest: producer, versions, format, file hashes, the fixed inputs' hash,
 the producer's predictions, a digest of the optimizer state, and the predictions after one more training step.
 
 ``relay.consume[<producer>:<family>:<format>]`` is planned by the orchestrator (harness.relay), one cell per
 producer and format, so a loader that crashes or hangs on one artifact costs only that cell. It verifies the file
-hashes before loading anything, loads as a user would (Keras ``safe_mode`` left on; torch ``weights_only=True``
-except in the formats labelled unsafe), compares predictions and, where the format keeps the optimizer,
-continues training one step and compares with the producer's own continuation.
+hashes before loading anything, loads as a user would (the plain ``load_model(path)`` with ``safe_mode`` left on,
+the plain ``torch.load(path)``; ``scenarios._loads``), compares predictions and, where the format keeps the
+optimizer, continues training one step and compares with the producer's own continuation. An artifact that loads
+only with a fallback (``compile=False``, ``weights_only=False``) is ``fallback-only``: the user's call broke.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from harness.worker.atomic import write_json_atomic
+from harness.worker.errors import error_text
 from harness.worker.scenario import Context, scenario
 from scenarios import _keras_io, _torch_io
 from scenarios._frameworks import keras, keras_identity
-from scenarios.save_load import _first_line, keras_load
+from scenarios._loads import LoadAttempt
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -73,10 +74,9 @@ def _inputs_sha256(x: np.ndarray) -> str:
 
 
 def _artifacts_dir(ctx: Context) -> Path:
-    folder = os.environ.get("COMPAT_ARTIFACTS_DIR")
-    if not folder:
-        ctx.skip("COMPAT_ARTIFACTS_DIR is not set: the relay runs through the harness (nox), not standalone")
-    return Path(folder)
+    if ctx.artifacts_dir is None:
+        ctx.skip("no artifacts_dir in the plan's context: the relay runs through the harness (nox), not standalone")
+    return ctx.artifacts_dir
 
 
 def _produce_keras(root: Path) -> list[dict[str, Any]]:
@@ -98,7 +98,7 @@ def _produce_keras(root: Path) -> list[dict[str, Any]]:
             try:
                 fmt.save(model, folder / f"model{fmt.suffix}")
             except Exception as exc:
-                entry["save_error"] = _first_line(exc)
+                entry["save_error"] = error_text(exc)
             entry["path"] = folder.relative_to(root).as_posix()
             entry["files"] = file_hashes(folder)
             saved.append(entry)
@@ -130,7 +130,7 @@ def _produce_torch(root: Path) -> list[dict[str, Any]]:
         try:
             fmt.save(model, optimizer, folder)
         except Exception as exc:
-            entry["save_error"] = _first_line(exc)
+            entry["save_error"] = error_text(exc)
         _torch_io.train_step(model, optimizer)
         entry.update(
             path=folder.relative_to(root).as_posix(),
@@ -164,7 +164,7 @@ def produce(ctx: Context) -> None:
     x, _ = _keras_io.fixed_inputs()
     manifest = {
         "manifest_version": MANIFEST_VERSION,
-        "producer": os.environ.get("COMPAT_ENV_NAME", root.name),
+        "producer": ctx.environment or root.name,
         "versions": _versions(),
         "keras": keras_identity() if k is not None else None,
         "inputs_sha256": _inputs_sha256(x),
@@ -194,18 +194,28 @@ def _classify(got: np.ndarray, want: np.ndarray) -> tuple[str, float, float]:
     return ("loaded" if within else "loaded-drifted"), max_abs, max_rel
 
 
+def _fallback_only(result: dict[str, Any], attempt: LoadAttempt) -> dict[str, Any]:
+    """A load that only a fallback made: the outcome is the plain call's failure, its error kept beside ``how``."""
+    if attempt.plain_error is not None:
+        error = attempt.plain_error
+        result.update(outcome="fallback-only", error_class=type(error).__name__, message=error_text(error))
+    return result
+
+
 def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     fmt = _keras_io.FORMATS.get(entry["format"])
     if fmt is None:
         return {"outcome": "skip", "message": f"format {entry['format']} is unknown to this compat-matrix"}
     x, y = _keras_io.fixed_inputs()
     _keras_io.custom_classes(keras())  # a real consumer imports its custom layer code before loading
-    loaded, how, warned = keras_load(fmt, folder / f"model{fmt.suffix}", entry["model"])
+    attempt = _keras_io.load(fmt, folder / f"model{fmt.suffix}", entry["model"])
+    loaded = attempt.value
     outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
-    result = {"outcome": outcome, "how": how, "max_abs_error": max_abs, "max_rel_error": max_rel, "warnings": warned}
+    result = {"outcome": outcome, "how": attempt.how, "max_abs_error": max_abs, "max_rel_error": max_rel,
+              "warnings": attempt.warnings}  # fmt: skip
     if not fmt.keeps_optimizer:
         result["optimizer"] = "n/a"
-        return result
+        return _fallback_only(result, attempt)
     producer_had = entry["optimizer"]["count"] > 0
     state = loaded.optimizer or []
     result["optimizer"] = (
@@ -219,7 +229,7 @@ def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
         loaded.model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
         after = _keras_io.predict(loaded.model, x)
         result["continuation_max_abs_error"] = _errors(after, np.array(entry["continued_predictions"]))[0]
-    return result
+    return _fallback_only(result, attempt)
 
 
 def _consume_torch(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -229,21 +239,22 @@ def _consume_torch(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     if fmt.unavailable():
         return {"outcome": "skip", "message": fmt.unavailable()}
     x, _ = _torch_io.fixed_inputs()
-    loaded, warned = _keras_io.capture_warnings(lambda: fmt.load(folder))
+    attempt = _torch_io.load(fmt, folder)
+    loaded = attempt.value
     outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
-    result = {"outcome": outcome, "how": "loaded", "max_abs_error": max_abs, "max_rel_error": max_rel,
-              "warnings": warned, "optimizer": "n/a"}  # fmt: skip
+    result = {"outcome": outcome, "how": attempt.how, "max_abs_error": max_abs, "max_rel_error": max_rel,
+              "warnings": attempt.warnings, "optimizer": "n/a"}  # fmt: skip
     if fmt.keeps_optimizer and loaded.optimizer is not None:
         state = _torch_io.optimizer_state(loaded.optimizer)
         result["optimizer"] = "kept" if _keras_io.state_digest(state) == entry["optimizer"]["sha256"] else "changed"
         _torch_io.train_step(loaded.model, loaded.optimizer)
         after = _torch_io.predict(loaded.model, x)
         result["continuation_max_abs_error"] = _errors(after, np.array(entry["continued_predictions"]))[0]
-    return result
+    return _fallback_only(result, attempt)
 
 
 def consume_entry(entry: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Verify, load and compare one artifact; every failure becomes a ``load-error`` with its class and line."""
+    """Verify, load and compare one artifact; every failure becomes a ``load-error`` with its class and text."""
     if entry.get("save_error"):
         return {"outcome": "skip", "message": f"the producer could not save it: {entry['save_error']}"}
     folder = root / entry["path"]
@@ -255,14 +266,16 @@ def consume_entry(entry: dict[str, Any], root: Path) -> dict[str, Any]:
             return _consume_keras(entry, folder)
         return _consume_torch(entry, folder)
     except Exception as exc:
-        return {"outcome": "load-error", "error_class": type(exc).__name__, "message": _first_line(exc)}
+        return {"outcome": "load-error", "error_class": type(exc).__name__, "message": error_text(exc)}
 
 
 @scenario(area="relay", parametrized=True, timeout=600)
 def consume(ctx: Context) -> None:
     """Consumer half of the relay: this environment loads one producer's artifacts of one format."""
     producer, family, format_name = (ctx.param or "::").split(":")
-    source = Path(os.environ.get("COMPAT_RELAY_SOURCE", "")) / producer
+    if ctx.relay_source is None:
+        ctx.skip("no relay_source in the plan's context: the relay runs through the harness (nox), not standalone")
+    source = ctx.relay_source / producer
     manifest = json.loads((source / MANIFEST).read_text())
     entries = [e for e in manifest["artifacts"] if e["family"] == family and e["format"] == format_name]
     if not entries:

@@ -1,31 +1,26 @@
 """save_load: within one environment, every format the version offers, saved and loaded back.
 
 The models and formats live in ``scenarios._keras_io`` / ``scenarios._torch_io``, shared with the cross-version
-relay. Invariant checked: whatever loads predicts exactly what the saved model predicted. Everything else is
+relay. Invariants checked: whatever loads predicts exactly what the saved model predicted, and it loads by the
+plain call a user writes (``scenarios._loads``): a model that loads only with ``compile=False``, ``custom_objects``
+or ``weights_only=False`` fails the cell, naming the workaround and the plain call's error. Everything else is
 recorded, not assumed: which formats save, which load, whether the optimizer state survives (the classic pitfall),
-whether custom objects must be passed, what warnings are emitted, what ``torch.load`` does by default.
+what warnings are emitted, what ``torch.load`` does by default (``plain_load``).
 """
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness.worker.checks import allclose
+from harness.worker.errors import error_text
 from harness.worker.scenario import Context, scenario
 from scenarios import _keras_io, _torch_io
 from scenarios._frameworks import keras, keras_identity
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = _ANSI.sub("", str(exc)).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+from scenarios._loads import PLAIN, capture_warnings, finding
 
 
 def optimizer_outcome(saved: list[np.ndarray], loaded: list[np.ndarray] | None) -> str:
@@ -41,39 +36,12 @@ def optimizer_outcome(saved: list[np.ndarray], loaded: list[np.ndarray] | None) 
     return "changed"
 
 
-def keras_load(fmt: _keras_io.KerasFormat, path: Path, model_name: str) -> tuple[Any, str, list[str]]:
-    """Load as a user would, then with the usual workarounds; return what loaded, how, and the warnings.
-
-    Full-model formats are retried with explicit ``custom_objects`` and then with ``compile=False``: the status
-    says which was needed ("loaded", "loaded-with-custom-objects", "loaded-without-compile", ...), so a format
-    that only loads with a workaround is visible as such. The first error is raised when nothing works.
-    """
-    try:
-        loaded, warned = _keras_io.capture_warnings(lambda: fmt.load(path, model_name))
-        return loaded, "loaded", warned
-    except Exception as first:
-        if fmt.load is not _keras_io.FORMATS["keras"].load:
-            raise
-        scale_shift, subclassed = _keras_io.custom_classes(keras())
-        objects = {"ScaleShift": scale_shift, "Subclassed": subclassed}
-        attempts = (
-            ("loaded-with-custom-objects", {"custom_objects": objects}),
-            ("loaded-without-compile", {"compile": False}),
-            ("loaded-with-custom-objects-without-compile", {"custom_objects": objects, "compile": False}),
-        )
-        for status, options in attempts:
-            try:
-                loaded, warned = _keras_io.capture_warnings(
-                    lambda o=options: _keras_io._load_model(path, model_name, **o)
-                )
-            except Exception:
-                continue
-            return loaded, status, warned
-        raise first from None
-
-
 def keras_round_trip(ctx: Context, format_name: str) -> None:
-    """Save each model after one training step in ``format_name``, load it back, compare."""
+    """Save each model after one training step in ``format_name``, load it back as a user would, compare.
+
+    A model that loads only with a workaround (``compile=False``, ``custom_objects``) fails the cell: the user's
+    plain ``load_model(path)`` broke. Its outcome record names the workaround, as before.
+    """
     k = keras()
     fmt = _keras_io.FORMATS[format_name]
     reason = fmt.unavailable(k)
@@ -89,22 +57,24 @@ def keras_round_trip(ctx: Context, format_name: str) -> None:
             saved_state = _keras_io.optimizer_state(model)
             path = Path(folder) / f"{model_name}{fmt.suffix}"
             try:
-                _, save_warnings = _keras_io.capture_warnings(lambda m=model, p=path: fmt.save(m, p))
+                _, save_warnings = capture_warnings(lambda m=model, p=path: fmt.save(m, p))
             except Exception as exc:
-                outcomes[model_name] = f"save-error: {_first_line(exc)}"
+                outcomes[model_name] = f"save-error: {error_text(exc)}"
                 continue
             try:
-                loaded, status, load_warnings = keras_load(fmt, path, model_name)
+                attempt = _keras_io.load(fmt, path, model_name)
             except Exception as exc:
-                outcomes[model_name] = f"load-error: {_first_line(exc)}"
+                outcomes[model_name] = f"load-error: {error_text(exc)}"
                 continue
+            loaded = attempt.value
             got = loaded.predict(x)
-            outcomes[model_name] = status
+            outcomes[model_name] = attempt.how
             ctx.record(f"{model_name}.predictions", got)
-            ctx.record(f"{model_name}.warnings", {"save": save_warnings, "load": load_warnings}, kind="info")
+            ctx.record(f"{model_name}.warnings", {"save": save_warnings, "load": attempt.warnings}, kind="info")
             state = optimizer_outcome(saved_state, loaded.optimizer if fmt.keeps_optimizer else None)
             ctx.record(f"{model_name}.optimizer_state", state)
             allclose(ctx, f"{model_name}_predictions_survive", got, expected, rtol=0, atol=1e-6)
+            ctx.check(f"{model_name}_loads_plain", attempt.how == PLAIN, finding(attempt))
     ctx.record("outcomes", outcomes, kind="config")
     ctx.check("something_round_trips", any(v.startswith("loaded") for v in outcomes.values()), outcomes=outcomes)
 
@@ -136,7 +106,17 @@ for _name, _doc in (
 # --------------------------------------------------------------------------------------------------- torch
 
 
+def _record_plain_load(ctx: Context, fmt: _torch_io.TorchFormat, error: BaseException | None) -> None:
+    """What the plain call did, where a user might reach for a fallback: "loaded" or the error's class."""
+    if fmt.fallback is not None:
+        ctx.record("plain_load", PLAIN if error is None else type(error).__name__, kind="text")
+
+
 def torch_round_trip(ctx: Context, format_name: str) -> None:
+    """Save after one training step, load back as a user would, compare; a load only a fallback makes is a fail.
+
+    A format's own call that refuses (``weights_only=True`` on custom classes) is recorded, not failed.
+    """
     import torch
 
     fmt = _torch_io.FORMATS[format_name]
@@ -150,21 +130,25 @@ def torch_round_trip(ctx: Context, format_name: str) -> None:
     saved_state = _torch_io.optimizer_state(optimizer)
     with tempfile.TemporaryDirectory() as folder:
         try:
-            _, save_warnings = _keras_io.capture_warnings(lambda: fmt.save(model, optimizer, Path(folder)))
+            _, save_warnings = capture_warnings(lambda: fmt.save(model, optimizer, Path(folder)))
         except Exception as exc:
-            ctx.record("outcome", f"save-error: {_first_line(exc)}")
-            ctx.fail(f"saving failed: {_first_line(exc)}")
+            ctx.record("outcome", f"save-error: {error_text(exc)}")
+            ctx.fail(f"saving failed: {error_text(exc)}")
         try:
-            loaded, load_warnings = _keras_io.capture_warnings(lambda: fmt.load(Path(folder)))
+            attempt = _torch_io.load(fmt, Path(folder))
         except Exception as exc:
-            ctx.record("outcome", f"load-error: {_first_line(exc)}")
+            _record_plain_load(ctx, fmt, exc)
+            ctx.record("outcome", f"load-error: {error_text(exc)}")
             ctx.note("a load error is recorded, not failed: formats may legitimately refuse (weights_only)")
             return
+    _record_plain_load(ctx, fmt, attempt.plain_error)
+    loaded = attempt.value
     got = loaded.predict(x)
-    ctx.record("outcome", "loaded")
-    ctx.record("warnings", {"save": save_warnings, "load": load_warnings}, kind="info")
+    ctx.record("outcome", attempt.how)
+    ctx.record("warnings", {"save": save_warnings, "load": attempt.warnings}, kind="info")
     ctx.record("predictions", got)
     allclose(ctx, "predictions_survive", got, expected, rtol=0, atol=1e-6)
+    ctx.check("loads_plain", attempt.how == PLAIN, finding(attempt))
     if fmt.keeps_optimizer:
         state = optimizer_outcome(saved_state, _torch_io.optimizer_state(loaded.optimizer))
         ctx.record("optimizer_state", state)
@@ -172,10 +156,11 @@ def torch_round_trip(ctx: Context, format_name: str) -> None:
 
 
 for _name, _doc in (
-    ("state_dict", "``state_dict`` saved, loaded with ``weights_only=True`` into a fresh module."),
-    ("checkpoint", "a training checkpoint (model and Adam state dicts), loaded with ``weights_only=True``."),
+    ("state_dict", "``state_dict`` saved, loaded by plain ``torch.load`` into a fresh module."),
+    ("checkpoint", "a training checkpoint (model and Adam state dicts), loaded by plain ``torch.load``."),
     ("pickle_default_load", "a full-model pickle loaded by plain ``torch.load``: what the default does (2.6 flipped "
-     "``weights_only`` to True), recorded not assumed. Labelled unsafe: it may unpickle code."),
+     "``weights_only`` to True), recorded as ``plain_load``; loading only with ``weights_only=False`` fails the "
+     "cell. Labelled unsafe: it may unpickle code."),
     ("pickle_weights_only", "a full-model pickle loaded with explicit ``weights_only=True`` (custom classes refused)."),
     ("pickle_unsafe_load", "a full-model pickle loaded with explicit ``weights_only=False`` (the unsafe path)."),
     ("torchscript_script", "``torch.jit.script`` + ``torch.jit.save`` / ``load``."),
@@ -196,7 +181,7 @@ def torch_optimizer_state(ctx: Context) -> None:
         path = Path(folder) / "optimizer.pt"
         torch.save(optimizer.state_dict(), path)
         fresh = torch.optim.Adam(_torch_io.build().parameters(), lr=0.01)
-        fresh.load_state_dict(torch.load(path, weights_only=True))
+        fresh.load_state_dict(_torch_io.plain_load(path))
     loaded = _torch_io.optimizer_state(fresh)
     outcome = optimizer_outcome(saved, loaded)
     ctx.record("outcome", outcome)
