@@ -214,3 +214,18 @@ def test_a_nested_capture_does_not_take_warnings_from_the_outer_one():
     ]
     assert [i["message"] for i in outer.items] == ["h5 is legacy", "absl says so", "after the inner one"]
     assert outer.items[0]["module"] == "keras.src.saving"  # attributed to the raiser, not to the forwarding
+
+
+ABSL_FILE = os.path.join(SITE, "absl", "logging", "__init__.py")
+LOG_THROUGH_ABSL = (
+    "logging.getLogger('absl').handle(logging.LogRecord('absl', 30, path, 1, 'HDF5 is legacy', None, None))"
+)
+
+
+def test_a_record_carrying_absls_own_path_is_the_callers():
+    # Keras 3 logs through absl.logging.warning, whose records can name absl's file: the live stack names Keras.
+    with capture.capture() as collector:
+        _call_as("keras.src.saving.saving_api", LOG_THROUGH_ABSL, logging=logging, path=ABSL_FILE)
+    [item] = collector.items
+    assert (item["source"], item["message"]) == ("logging", "HDF5 is legacy")
+    assert (item["module"], item["framework"]) == ("keras.src.saving.saving_api", True)

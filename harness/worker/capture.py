@@ -44,6 +44,8 @@ MAX_MESSAGE_CHARS = 1000
 _SITE_DIRS = ("site-packages", "dist-packages")
 #: Modules of the warnings machinery itself (``_py_warnings`` holds it from Python 3.14), and this one.
 _MACHINERY = frozenset({"warnings", "_py_warnings", __name__})
+#: Modules that pass a log call on: a record whose path is one of them was logged by the frame calling them.
+_LOG_MACHINERY = frozenset({"logging", "absl.logging", __name__})
 
 
 def is_framework(module: str) -> bool:
@@ -112,14 +114,26 @@ def module_of_file(filename: str) -> str:
     return _INDEX.lookup(filename) or _module_from_path(filename)
 
 
-def _raiser(frame: FrameType | None) -> str:
-    """The module of the first frame outside the warnings machinery: the code that called ``warnings.warn``."""
+def _raiser(frame: FrameType | None, machinery: frozenset[str] = _MACHINERY) -> str:
+    """The module of the first frame outside the machinery: the code that called ``warnings.warn`` (or a logger)."""
     while frame is not None:
         name = str(frame.f_globals.get("__name__", ""))
-        if name not in _MACHINERY:
+        if name not in machinery:
             return name
         frame = frame.f_back
     return ""
+
+
+def _log_origin(record: logging.LogRecord) -> str:
+    """The module that logged ``record``: from its path, or from the live stack when the path is absl's own.
+
+    absl's ``logging.warning`` records can carry absl's file as their path (Keras 3 logs through it), which
+    would hide the framework behind them; the handler runs in the logging call, so the stack still shows it.
+    """
+    module = module_of_file(record.pathname) if record.pathname else ""
+    if module in _LOG_MACHINERY:
+        module = _raiser(sys._getframe(2), _LOG_MACHINERY)
+    return module or record.module or record.name
 
 
 def _record(source: WarningSource, category: str, message: str, module: str, framework: bool) -> WarningRecord:
@@ -160,8 +174,7 @@ class Collector(logging.Handler):
             message = record.getMessage()
         except Exception:  # a malformed call's arguments: keep the template
             message = str(record.msg)
-        module = module_of_file(record.pathname) if record.pathname else ""
-        module = module or record.module or record.name
+        module = _log_origin(record)
         framework = is_framework(record.name) or is_framework(module)
         self.items.append(_record("logging", record.levelname, message, module, framework))
         if self.outer is None:
