@@ -162,3 +162,58 @@ def test_batch_sizes():
     assert checks.batch_sizes(ctx, "drop", [4, 4], 10, 4, drop_last=True)
     assert not checks.batch_sizes(ctx, "kept_last", [4, 4, 2], 10, 4, drop_last=True)
     assert not checks.batch_sizes(ctx, "lost", [4, 2], 10, 4)
+
+
+def test_statuses_are_the_protocols():
+    from harness.worker import protocol
+
+    assert scenario.STATUSES is protocol.STATUSES
+
+
+def test_check_dict_is_exactly_what_the_results_document_stores():
+    from harness.results import CheckResult as StoredCheck
+
+    ctx = Context("t")
+    ctx.check("c", False, "why", n=np.int64(3), x=float("nan"))
+    as_dict = ctx.checks[0].to_dict()
+    assert set(as_dict) == set(scenario.CheckRecord.__annotations__) == set(StoredCheck.model_fields)
+    assert StoredCheck.model_validate(as_dict).model_dump() == {
+        "name": "c",
+        "ok": False,
+        "message": "why",
+        "values": {"n": 3, "x": "nan"},
+    }
+
+
+def test_context_reads_the_plans_context_and_refuses_unknown_keys(tmp_path):
+    ctx = Context("relay.produce", None, {"environment": "tf2.21-keras3", "artifacts_dir": str(tmp_path)})
+    assert (ctx.environment, ctx.artifacts_dir, ctx.relay_source) == ("tf2.21-keras3", tmp_path, None)
+    bare = Context("a.b")
+    assert (bare.environment, bare.artifacts_dir, bare.relay_source) == ("", None, None)
+    with pytest.raises(ValueError, match="unknown context keys"):
+        Context("a.b", None, {"artifact_dir": "typo"})
+
+
+def test_to_numpy_is_one_conversion_for_records_and_checks():
+    from harness.worker.arrays import to_numpy
+
+    class FakeTorchTensor:  # .detach().cpu().numpy(), as torch spells it
+        def detach(self):
+            return self
+
+        def cpu(self):
+            return self
+
+        def numpy(self):
+            return np.array([1.0, 2.0], dtype=np.float32)
+
+    class FakeTfTensor:
+        def numpy(self):
+            return np.array([3.0], dtype=np.float32)
+
+    assert to_numpy(FakeTorchTensor()).tolist() == [1.0, 2.0]
+    assert to_numpy(FakeTfTensor(), np.float64).dtype == np.float64
+    summary, _ = records.summarize("t", None, FakeTorchTensor())
+    assert (summary["dtype"], summary["value"]) == ("float32", [1.0, 2.0])
+    ctx = Context("t")
+    assert checks.constant(ctx, "c", FakeTfTensor(), 3.0)
