@@ -1,0 +1,117 @@
+"""Untrusted text into Markdown, and the Markdown into GitHub's size limit.
+
+Error messages, environment and scenario names come from results, so they are never trusted: control characters
+are stripped (``clean_text``), and nothing may leave the table cell, code span or fenced block it is put in, nor
+inject HTML into a PR comment. The report must also fit a PR comment (65,536 characters), so it is assembled from
+sections that each know shorter forms of themselves (``fit``), and the least important ones shrink first.
+"""
+
+from __future__ import annotations
+
+import html as html_module
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.worker.protocol import clean_text
+
+__all__ = ["LIMIT", "POINTER", "Section", "code", "fence", "fit", "html", "line", "size", "text", "truncate"]
+
+#: Bytes of UTF-8, which is never fewer than the UTF-16 units GitHub counts against its 65,536 limit.
+LIMIT = 65_000
+POINTER = "see report.html"
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+#: What could format, link or break a table: ``_`` only at a word's edge (``pickle_default_load`` stays readable).
+_MARKUP = re.compile(r"([\\`*\[\]|~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
+_BACKTICKS = re.compile(r"`+")
+
+
+def size(markdown: str) -> int:
+    return len(markdown.encode("utf-8"))
+
+
+def text(value: object) -> str:
+    """Plain text that stays plain in a paragraph, list item or table cell: no markup, no HTML, one line."""
+    one_line = _NEWLINES.sub(" ", clean_text(str(value)))
+    escaped = one_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKUP.sub(r"\\\1", escaped)
+
+
+def line(value: str, which: int = 0, limit: int = 200) -> str:
+    """One line of a multi-line text (0 the first, -1 the last: a traceback's cause), cleaned, at most ``limit``."""
+    lines = [part for part in _NEWLINES.split(clean_text(value)) if part.strip()]
+    return lines[which][:limit] if lines else ""
+
+
+def html(value: object) -> str:
+    """Text inside raw HTML of the Markdown (``<summary>``), where Markdown escapes would show as backslashes."""
+    return html_module.escape(_NEWLINES.sub(" ", clean_text(str(value))))
+
+
+def code(value: object) -> str:
+    """An inline code span that no backtick, newline or ``|`` in ``value`` can close or break out of a table."""
+    one_line = _NEWLINES.sub(" ", clean_text(str(value))).replace("`", "'").replace("|", "\\|")
+    return f"`{one_line}`" if one_line.strip() else "` `"
+
+
+def truncate(value: str, limit: int) -> str:
+    """Head and tail of a long text (a traceback's cause is at its end), cut at line ends where lines are short,
+    with how much was cut and where the rest is."""
+    if len(value) <= limit:
+        return value
+    head_end, tail_start = limit // 3, len(value) - (limit - limit // 3)
+    newline = value.rfind("\n", 0, head_end)
+    head_end = newline if newline > head_end // 2 else head_end
+    newline = value.find("\n", tail_start)
+    tail_start = newline + 1 if 0 <= newline < tail_start + 200 else tail_start
+    cut = tail_start - head_end
+    return f"{value[:head_end]}\n[… {cut} characters cut, {POINTER} for the full text …]\n{value[tail_start:]}"
+
+
+def fence(value: str, info: str = "text", limit: int | None = None) -> list[str]:
+    """A fenced block longer than any backtick run inside, so the text can never close it early."""
+    body = clean_text(value)
+    body = truncate(body, limit) if limit is not None else body
+    longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+    marker = "`" * max(3, longest + 1)
+    return [f"{marker}{info}", *_NEWLINES.split(body), marker]
+
+
+@dataclass
+class Section:
+    """One part of a report: its renderings from fullest to shortest; the last one is the floor."""
+
+    forms: Sequence[str]
+    level: int = 0
+
+    @property
+    def current(self) -> str:
+        return self.forms[self.level]
+
+    def shrink(self) -> bool:
+        if self.level + 1 >= len(self.forms):
+            return False
+        self.level += 1
+        return True
+
+
+def fit(sections: list[Section], shrink_order: list[int], limit: int = LIMIT) -> str:
+    """Join ``sections``, shrinking one section by one step per entry of ``shrink_order`` (least important first)
+    until the whole fits ``limit``; an index listed twice shrinks twice."""
+    for index in shrink_order:
+        if size(_joined(sections)) <= limit:
+            break
+        sections[index].shrink()
+    joined = _joined(sections)
+    if size(joined) <= limit:
+        return joined
+    kept: list[str] = []
+    for section in sections:  # the floor of every section is still too long: keep whole sections that fit
+        if size("".join(kept) + section.current) > limit - 200:
+            break
+        kept.append(section.current)
+    return "".join(kept) + f"\n**This report was cut to fit {limit:,} characters: {POINTER}.**\n"
+
+
+def _joined(sections: list[Section]) -> str:
+    return "".join(section.current for section in sections)

@@ -1,0 +1,97 @@
+"""The cross-version relay as grids: one per family and format, rows producers, columns consumers.
+
+``fallback-only`` (the plain call a user writes failed; only a fallback such as ``compile=False`` loaded it) reads
+"NEEDS fallback" and is coloured as a problem: for a user it is a break with a workaround, not a load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.results import EnvironmentResult, RelayResult
+
+__all__ = ["LEGEND", "Grid", "relay_grids"]
+
+_LABELS = {
+    "loaded": "ok",
+    "loaded-drifted": "DRIFT",
+    "fallback-only": "NEEDS fallback",
+    "optimizer-state-lost": "opt-lost",
+    "skip": "skip",
+}
+#: Worst first: the cell shows its worst outcome first and is coloured by it.
+_RANK = ("ERR", "NEEDS fallback", "DRIFT", "opt-lost", "ok", "skip")
+_CSS = {"ERR": "s-fail", "NEEDS fallback": "s-warn", "DRIFT": "s-fail", "opt-lost": "s-timeout", "ok": "s-pass"}
+LEGEND = (
+    "Per model: ok, DRIFT (loaded, predictions beyond tolerance), NEEDS fallback (the plain load failed, only a "
+    "fallback loaded it), opt-lost (optimizer state lost), ERR <exception>, skip; then the largest absolute "
+    "prediction error."
+)
+
+
+@dataclass
+class Grid:
+    """One relay grid (a family and format): rows producers, columns consumers."""
+
+    title: str
+    producers: list[str]
+    consumers: list[str]
+    cells: dict[tuple[str, str], str] = field(default_factory=dict)
+    classes: dict[tuple[str, str], str] = field(default_factory=dict)
+    titles: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def all_ok(self) -> bool:
+        """Nothing to look at: every cell loaded cleanly, was skipped, or was not tried."""
+        return all(css in ("cell s-pass", "cell s-skip", "cell s-none") for css in self.classes.values())
+
+
+def _label(row: RelayResult) -> str:
+    return f"ERR {row.error_class}" if row.outcome == "load-error" else _LABELS[row.outcome]
+
+
+def _rank(label: str) -> int:
+    return next(i for i, prefix in enumerate(_RANK) if label.startswith(prefix))
+
+
+def relay_cell(rows: list[RelayResult]) -> tuple[str, str]:
+    """Outcome counts (worst first) with the largest prediction error, and a CSS class for the worst outcome."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[_label(row)] = counts.get(_label(row), 0) + 1
+    labels = sorted(counts, key=lambda label: (_rank(label), label))
+    text = " · ".join(f"{label} {counts[label]}" if len(rows) > 1 else label for label in labels)
+    errors = [r.max_abs_error for r in rows if r.max_abs_error is not None]
+    if errors:
+        text += f" · max {max(errors):.2g}"
+    worst = _RANK[_rank(labels[0])] if labels else "skip"
+    return text, _CSS.get(worst, "s-skip")
+
+
+def _ordered(names: set[str], envs: list[str]) -> list[str]:
+    return [e for e in envs if e in names] + sorted(names - set(envs))
+
+
+def relay_grids(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[Grid]:
+    rows = [row for doc in docs.values() for row in doc.relay]
+    grids = []
+    for family, format_name in sorted({(r.family, r.format) for r in rows}):
+        subset = [r for r in rows if r.family == family and r.format == format_name]
+        producers = _ordered({r.producer for r in subset}, envs)
+        consumers = _ordered({r.consumer for r in subset}, envs)
+        unsafe = " (unsafe load: may execute pickled code)" if any(r.unsafe for r in subset) else ""
+        grid = Grid(f"{family} · {format_name}{unsafe}", producers, consumers)
+        pairs: dict[tuple[str, str], list[RelayResult]] = {}
+        for row in subset:
+            pairs.setdefault((row.producer, row.consumer), []).append(row)
+        for producer in producers:
+            for consumer in consumers:
+                picked = pairs.get((producer, consumer), [])
+                text, css = relay_cell(picked) if picked else ("—", "s-none")
+                grid.cells[(producer, consumer)] = text
+                grid.classes[(producer, consumer)] = f"cell {css}"
+                grid.titles[(producer, consumer)] = "; ".join(
+                    f"{r.model}: {r.outcome} {r.how} {r.error_class} {r.message[:120]}".strip() for r in picked
+                )
+        grids.append(grid)
+    return grids

@@ -1,0 +1,209 @@
+"""report.html: self-contained, verdicts on the first screen, escaped, and readable (WCAG AA) in a real Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from harness import report
+from tests.report_factories import A1, A2, ORDER, B, reason, small_docs, small_verdicts
+from tests.report_factories import verdict as make_verdict
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+VIEWPORT = {"width": 1280, "height": 800}
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def page_html(tmp_path):
+    run_dir = tmp_path / "run"
+    return report.render_html(run_dir, small_docs(run_dir), ORDER, small_verdicts(), ["run has fewer cells"])
+
+
+# ------------------------------------------------------------------------------------- WCAG 2.x contrast
+
+
+def luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2.x relative luminance of an sRGB colour with channels 0-255."""
+
+    def linear(channel: float) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg: tuple[float, float, float], bg: tuple[float, float, float]) -> float:
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_contrast_formula_matches_known_ratios():
+    assert contrast((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
+    assert contrast((255, 255, 255), (255, 255, 255)) == pytest.approx(1.0)
+    assert contrast((0x77, 0x77, 0x77), (255, 255, 255)) == pytest.approx(4.48, abs=0.01)  # the classic near-miss
+
+
+def hex_colour(value: str) -> tuple[float, float, float]:
+    digits = value.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    assert len(digits) == 6, f"not a #rgb / #rrggbb colour: {value}"
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+
+
+def stylesheet_rules(html: str) -> dict[str, dict[str, str]]:
+    css = re.sub(r"/\*.*?\*/", "", html.split("<style>", 1)[1].split("</style>", 1)[0], flags=re.S)
+    rules = {}
+    for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        declarations = (d.split(":", 1) for d in body.split(";") if ":" in d)
+        rules[selector.strip()] = {k.strip(): v.strip() for k, v in declarations}
+    return rules
+
+
+def colour_of(declarations: dict[str, str], *properties: str) -> str | None:
+    for prop in properties:
+        if prop in declarations:
+            found = re.search(r"#[0-9a-fA-F]{3,6}\b", declarations[prop])
+            assert found, f"{prop}: {declarations[prop]} is not a hex colour the test can check"
+            return found.group(0)
+    return None
+
+
+def test_every_colour_pair_of_the_stylesheet_meets_wcag_aa(page_html):
+    rules = stylesheet_rules(page_html)
+    body_fg, body_bg = colour_of(rules["body"], "color"), colour_of(rules["body"], "background", "background-color")
+    assert body_fg and body_bg
+    pairs = {}
+    for selector, declarations in rules.items():
+        fg = colour_of(declarations, "color")
+        bg = colour_of(declarations, "background", "background-color")
+        if fg or bg:
+            pairs[selector] = (fg or body_fg, bg or body_bg)
+    assert len(pairs) >= 15  # the heatmap, relay, badge and banner colours are all there to check
+    low = {s: round(contrast(hex_colour(f), hex_colour(b)), 2) for s, (f, b) in pairs.items()}
+    assert {s: r for s, r in low.items() if r < 4.5} == {}
+
+
+def test_the_stylesheet_has_no_sticky_or_fixed_header(page_html):
+    css = page_html.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert not re.search(r"position\s*:\s*(sticky|fixed)", css)
+
+
+# ------------------------------------------------------------------------------------------------ content
+
+
+def test_html_is_self_contained_and_verdicts_come_first(page_html):
+    assert "http://" not in page_html and "https://" not in page_html
+    assert "<link" not in page_html and "src=" not in page_html
+    positions = [page_html.index(f'id="{name}"') for name in ("verdicts", "status", "relay", "details", "environments")]
+    assert positions == sorted(positions)
+    verdicts = page_html[page_html.index('id="verdicts"') : page_html.index('id="status"')]
+    assert "worker killed by SIGSEGV" in verdicts and "TypeError: bad config" in verdicts
+    assert "COMPAT_RUN_ID=run ./cm -s x -- -k &#39;a.two&#39;" in verdicts
+    assert "Fixed in tf2.21-keras3 (1)" in verdicts and "Missing cells (INCOMPLETE)" in verdicts
+
+
+def test_changed_cells_and_fallback_loads_are_marked(page_html):
+    changed = re.findall(r'<td class="cell s-changed" data-status="(\w+)" data-changed="1"', page_html)
+    assert changed == ["pass"]  # b.four on B, from the nearest path A2 -> B
+    assert 'title="(behaves differently from tf2.16-keras3)">pass Δ</td>' in page_html
+    assert '<td class="cell s-warn"' in page_html and "NEEDS fallback 1 · ok 1" in page_html
+
+
+def test_untrusted_text_is_escaped_and_cleaned(tmp_path):
+    hostile = "<img src=x onerror=alert(1)> \x1b[31mred\x00\x0b </pre><script>alert(2)</script>"
+    docs = small_docs(tmp_path / "run")
+    docs[B].scenarios[1].message = hostile
+    evil = reason("no-go", "regression", ["a.two"], hostile, error=hostile, reproduce=hostile)
+    html = report.render_html(tmp_path / "run", docs, ORDER, [make_verdict(A1, B, "NO-GO", [evil])])
+    assert "<img" not in html and "<script>alert" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "\x1b" not in html and "\x00" not in html and "\x0b" not in html
+
+
+def test_a_single_path_page_for_gonogo(tmp_path):
+    docs = small_docs(tmp_path / "run")
+    pair = {k: docs[k] for k in (A2, B)}
+    html = report.render_html(tmp_path / "run", pair, ORDER, [small_verdicts()[1]])
+    heatmap = html[html.index('id="status-heatmap"') : html.index("</table>", html.index('id="status-heatmap"'))]
+    assert heatmap.split("</tr>")[0].count("<th>") == 3 and "GO-WITH-WARNINGS" in html  # scenario + the two sides
+
+
+# ----------------------------------------------------------------------------------------- in Chromium
+
+PAGE_FACTS = """() => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  const alpha = c => { const p = c.match(/[\\d.]+/g).map(Number); return p.length === 4 ? p[3] : 1; };
+  const texts = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getBoundingClientRect().width) continue;
+    let holder = el, bg = "rgb(255, 255, 255)";
+    while (holder) {
+      const c = getComputedStyle(holder).backgroundColor;
+      if (alpha(c) > 0) { bg = c; break; }
+      holder = holder.parentElement;
+    }
+    texts.push([el.tagName + "." + el.className, getComputedStyle(el).color, bg]);
+  }
+  const pinned = [...document.querySelectorAll("*")].filter(
+    el => ["fixed", "sticky"].includes(getComputedStyle(el).position)).length;
+  return {texts, pinned};
+}"""
+
+
+def rgb(css: str) -> tuple[float, float, float]:
+    r, g, b = (float(x) for x in re.findall(r"[\d.]+", css)[:3])
+    return (r, g, b)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_html_in_headless_chromium_shows_the_verdicts_on_the_first_screen(page_html, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    page_path = tmp_path / "report.html"
+    page_path.write_text(page_html)
+    shot = tmp_path / "report.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(page_path.as_uri())
+        page.screenshot(path=str(shot))
+        table = page.locator("#verdict-table").bounding_box()
+        first_reason = page.locator("#verdicts .reason").first.bounding_box()
+        status = page.locator("#status").bounding_box()
+        badge = page.locator("#verdict-table .v-NO-GO").first.bounding_box()
+        cells = page.locator("#status-heatmap td.cell").count()
+        header = page.locator("#cell-count").inner_text()
+        facts = page.evaluate(PAGE_FACTS)
+        browser.close()
+    assert problems == []
+    assert png_size(shot) == (1280, 800)
+    assert table["y"] + table["height"] <= VIEWPORT["height"]  # the whole verdict table is on the first screen
+    assert first_reason["y"] < VIEWPORT["height"] and status["y"] > table["y"]
+    assert 0 <= badge["x"] < VIEWPORT["width"] and 0 <= badge["y"] < VIEWPORT["height"]
+    assert cells == 8 * 6 and header == "48 cells."
+    assert facts["pinned"] == 0
+    low = {(tag, fg, bg) for tag, fg, bg in facts["texts"] if contrast(rgb(fg), rgb(bg)) < 4.5}
+    assert len(facts["texts"]) > 100 and low == set()
