@@ -49,7 +49,7 @@ def custom_classes(k: Any) -> tuple[type, type]:
     register = register or k.utils.register_keras_serializable
 
     @register(package="compat_matrix")
-    class ScaleShift(k.layers.Layer):
+    class ScaleShift(k.layers.Layer):  # type: ignore[misc]  # the frameworks are untyped: their classes are Any
         def __init__(self, units: int = OUTPUTS, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.units = units
@@ -67,7 +67,7 @@ def custom_classes(k: Any) -> tuple[type, type]:
             return {**super().get_config(), "units": self.units}
 
     @register(package="compat_matrix")
-    class Subclassed(k.Model):
+    class Subclassed(k.Model):  # type: ignore[misc]
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.hidden = k.layers.Dense(HIDDEN, activation="relu")

@@ -7,83 +7,102 @@ same form matches within tolerance), or neither (the check fails).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["GRADIENTS", "INITIAL", "UPDATE_RULES", "run_rule"]
 
 INITIAL = np.array([0.5, -1.0, 2.0])
 GRADIENTS = np.array([[0.1, -0.2, 0.3], [0.05, 0.4, -0.1], [-0.3, 0.2, 0.2]])
 
-Rule = Callable[[np.ndarray, np.ndarray, dict, dict], np.ndarray]
+#: The references compute in float64.
+F64 = NDArray[np.float64]
+#: An optimizer's state between steps (moments, buffers, the step count) and its hyperparameters.
+State = dict[str, Any]
+Hyper = dict[str, float]
+Rule = Callable[[F64, F64, State, Hyper], F64]
 
 
-def _sgd_keras(w, g, s, hp):
+def _sgd_keras(w: F64, g: F64, s: State, hp: Hyper) -> F64:
     m = hp.get("momentum", 0.0)
     if not m:
         return w - hp["lr"] * g
-    s["v"] = m * s.get("v", 0.0) - hp["lr"] * g
-    return w + (m * s["v"] - hp["lr"] * g if hp.get("nesterov") else s["v"])
+    v: F64 = m * s.get("v", 0.0) - hp["lr"] * g
+    s["v"] = v
+    return w + (m * v - hp["lr"] * g if hp.get("nesterov") else v)
 
 
-def _sgd_torch(w, g, s, hp):
+def _sgd_torch(w: F64, g: F64, s: State, hp: Hyper) -> F64:
     m = hp.get("momentum", 0.0)
     if not m:
         return w - hp["lr"] * g
-    s["buf"] = g.copy() if "buf" not in s else m * s["buf"] + g
-    step = g + m * s["buf"] if hp.get("nesterov") else s["buf"]
+    buf: F64 = g.copy() if "buf" not in s else m * s["buf"] + g
+    s["buf"] = buf
+    step = g + m * buf if hp.get("nesterov") else buf
     return w - hp["lr"] * step
 
 
-def _moments(g, s, hp):
-    s["t"] = s.get("t", 0) + 1
-    s["m"] = hp["beta1"] * s.get("m", 0.0) + (1 - hp["beta1"]) * g
-    s["v"] = hp["beta2"] * s.get("v", 0.0) + (1 - hp["beta2"]) * g * g
-    return s["t"], s["m"], s["v"]
+def _moments(g: F64, s: State, hp: Hyper) -> tuple[int, F64, F64]:
+    t: int = s.get("t", 0) + 1
+    m: F64 = hp["beta1"] * s.get("m", 0.0) + (1 - hp["beta1"]) * g
+    v: F64 = hp["beta2"] * s.get("v", 0.0) + (1 - hp["beta2"]) * g * g
+    s.update(t=t, m=m, v=v)
+    return t, m, v
 
 
-def _adam_keras(w, g, s, hp):
+def _adam_keras(w: F64, g: F64, s: State, hp: Hyper) -> F64:
     """Keras: eps added to sqrt(v) with the bias correction folded into the learning rate."""
     t, m, v = _moments(g, s, hp)
-    alpha = hp["lr"] * np.sqrt(1 - hp["beta2"] ** t) / (1 - hp["beta1"] ** t)
+    alpha = hp["lr"] * math.sqrt(1 - hp["beta2"] ** t) / (1 - hp["beta1"] ** t)
     return w - alpha * m / (np.sqrt(v) + hp["eps"])
 
 
-def _adam_torch(w, g, s, hp):
+def _adam_torch(w: F64, g: F64, s: State, hp: Hyper) -> F64:
     """torch: eps added to the bias-corrected sqrt(v̂)."""
     t, m, v = _moments(g, s, hp)
-    denominator = np.sqrt(v) / np.sqrt(1 - hp["beta2"] ** t) + hp["eps"]
+    denominator = np.sqrt(v) / math.sqrt(1 - hp["beta2"] ** t) + hp["eps"]
     return w - hp["lr"] / (1 - hp["beta1"] ** t) * m / denominator
 
 
 def _decayed(rule: Rule) -> Rule:
     """Decoupled weight decay (AdamW): w ← w − lr·wd·w, then the Adam step."""
 
-    def apply(w, g, s, hp):
+    def apply(w: F64, g: F64, s: State, hp: Hyper) -> F64:
         return rule(w - hp["lr"] * hp["weight_decay"] * w, g, s, hp)
 
     return apply
 
 
-def _rms_inside(w, g, s, hp):
-    s["v"] = hp["rho"] * s.get("v", 0.0) + (1 - hp["rho"]) * g * g
-    return w - hp["lr"] * g / np.sqrt(s["v"] + hp["eps"])
+def _rms(g: F64, s: State, hp: Hyper) -> F64:
+    v: F64 = hp["rho"] * s.get("v", 0.0) + (1 - hp["rho"]) * g * g
+    s["v"] = v
+    return v
 
 
-def _rms_outside(w, g, s, hp):
-    s["v"] = hp["rho"] * s.get("v", 0.0) + (1 - hp["rho"]) * g * g
-    return w - hp["lr"] * g / (np.sqrt(s["v"]) + hp["eps"])
+def _rms_inside(w: F64, g: F64, s: State, hp: Hyper) -> F64:
+    return w - hp["lr"] * g / np.sqrt(_rms(g, s, hp) + hp["eps"])
 
 
-def _adagrad_inside(w, g, s, hp):
-    s["acc"] = s.get("acc", hp["initial_accumulator"]) + g * g
-    return w - hp["lr"] * g / np.sqrt(s["acc"] + hp["eps"])
+def _rms_outside(w: F64, g: F64, s: State, hp: Hyper) -> F64:
+    return w - hp["lr"] * g / (np.sqrt(_rms(g, s, hp)) + hp["eps"])
 
 
-def _adagrad_outside(w, g, s, hp):
-    s["acc"] = s.get("acc", hp["initial_accumulator"]) + g * g
-    return w - hp["lr"] * g / (np.sqrt(s["acc"]) + hp["eps"])
+def _accumulated(g: F64, s: State, hp: Hyper) -> F64:
+    acc: F64 = s.get("acc", hp["initial_accumulator"]) + g * g
+    s["acc"] = acc
+    return acc
+
+
+def _adagrad_inside(w: F64, g: F64, s: State, hp: Hyper) -> F64:
+    return w - hp["lr"] * g / np.sqrt(_accumulated(g, s, hp) + hp["eps"])
+
+
+def _adagrad_outside(w: F64, g: F64, s: State, hp: Hyper) -> F64:
+    return w - hp["lr"] * g / (np.sqrt(_accumulated(g, s, hp)) + hp["eps"])
 
 
 #: optimizer -> {form name: rule}. Forms are named after where they differ, so a switch reads as what changed.
@@ -101,9 +120,10 @@ UPDATE_RULES: dict[str, dict[str, Rule]] = {
 }
 
 
-def run_rule(rule: Rule, hp: dict, initial: np.ndarray = INITIAL, gradients: np.ndarray = GRADIENTS) -> np.ndarray:
+def run_rule(rule: Rule, hp: Hyper, initial: np.ndarray = INITIAL, gradients: np.ndarray = GRADIENTS) -> np.ndarray:
     """The weight trajectory (initial, then after each step) under ``rule``."""
-    w, state, path = initial.astype(np.float64), {}, [initial.astype(np.float64)]
+    state: State = {}
+    w, path = initial.astype(np.float64), [initial.astype(np.float64)]
     for g in gradients:
         w = rule(w, g.astype(np.float64), state, hp)
         path.append(w)
@@ -111,7 +131,7 @@ def run_rule(rule: Rule, hp: dict, initial: np.ndarray = INITIAL, gradients: np.
 
 
 def match_rule(
-    optimizer: str, trajectory: np.ndarray, hp: dict, rtol: float = 1e-5, atol: float = 1e-6
+    optimizer: str, trajectory: np.ndarray, hp: Hyper, rtol: float = 1e-5, atol: float = 1e-6
 ) -> tuple[str, dict[str, float]]:
     """The name of the first documented form the trajectory matches (or "none"), and every form's max error."""
     errors = {
@@ -129,7 +149,8 @@ def match_rule(
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
+    probs: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return probs
 
 
 def categorical_crossentropy(onehot: np.ndarray, probs: np.ndarray, smoothing: float = 0.0, clip: float = 0.0) -> float:

@@ -41,7 +41,7 @@ def _classes() -> dict[str, type]:
     """Define the torch classes on first use, so importing this module never imports torch."""
     import torch
 
-    class ScaleShift(torch.nn.Module):
+    class ScaleShift(torch.nn.Module):  # type: ignore[misc]  # the frameworks are untyped: their classes are Any
         """A custom submodule with its own parameters."""
 
         def __init__(self, features: int) -> None:
@@ -49,17 +49,17 @@ def _classes() -> dict[str, type]:
             self.scale = torch.nn.Parameter(torch.ones(features))
             self.shift = torch.nn.Parameter(torch.zeros(features))
 
-        def forward(self, x):  # unannotated: TorchScript reads annotations and knows no typing.Any
+        def forward(self, x):  # type: ignore[no-untyped-def]  # TorchScript reads annotations, knows no Any
             return x * self.scale + self.shift
 
-    class TinyNet(torch.nn.Module):
+    class TinyNet(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.hidden = torch.nn.Linear(FEATURES, HIDDEN)
             self.head = torch.nn.Linear(HIDDEN, OUTPUTS)
             self.post = ScaleShift(OUTPUTS)
 
-        def forward(self, x):
+        def forward(self, x):  # type: ignore[no-untyped-def]
             return self.post(self.head(torch.relu(self.hidden(x))))
 
     # Make them importable by pickle under this module's name.
@@ -106,7 +106,8 @@ def predict(model: Any, x: np.ndarray) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        return model(torch.from_numpy(x)).detach().numpy().astype(np.float32)
+        predictions: np.ndarray = model(torch.from_numpy(x)).detach().numpy().astype(np.float32)
+    return predictions
 
 
 def optimizer_state(optimizer: Any) -> list[np.ndarray]:

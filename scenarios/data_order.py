@@ -168,8 +168,8 @@ def keras_fit_shuffle_order(ctx: Context) -> None:
     k = keras()
     seen: list[list[int]] = []
 
-    class RecordIds(k.layers.Layer):
-        def call(self, inputs, training=None):
+    class RecordIds(k.layers.Layer):  # type: ignore[misc, name-defined]  # an untyped framework's class
+        def call(self, inputs: Any, training: bool | None = None) -> Any:
             if training:
                 seen.append(to_numpy(inputs)[:, 0].astype(np.int64).tolist())
             return inputs

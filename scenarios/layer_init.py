@@ -49,7 +49,7 @@ def _check_initializer(ctx: Context, name: str, config: dict[str, Any], values: 
 
 
 def _record_keras_layer(ctx: Context, layer: Any, init_keys: tuple[str, ...]) -> dict[str, Any]:
-    config = layer.get_config()
+    config: dict[str, Any] = layer.get_config()
     ctx.record("keras", keras_identity(), kind="info")
     for key in init_keys:
         ctx.record(key, config[key], kind="config")

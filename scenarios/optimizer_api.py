@@ -7,6 +7,7 @@ randomness) and are matched against closed-form NumPy references, so a change is
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import warnings
@@ -57,6 +58,16 @@ def _probe(resolve: Callable[[], Any], use: Callable[[Any], Any]) -> str:
     return f"deprecated: {str(deprecations[0].message).splitlines()[0][:160]}" if deprecations else "ok"
 
 
+def _use_schedule(args: tuple[Any, ...]) -> Callable[[Any], float]:
+    """Use a learning-rate schedule: construct it with ``args``, read its rate at step 1 as a number."""
+    return lambda cls: float(cls(*args)(1))
+
+
+def _construct_and_call(args: tuple[Any, ...], argument: Any) -> Callable[[Any], Any]:
+    """Use a class by constructing it with ``args`` and calling the instance on ``argument``."""
+    return lambda cls: cls(*args)(argument)
+
+
 def _attr_path(root: Any, path: str) -> Any:
     value = root
     for part in path.split("."):
@@ -99,22 +110,22 @@ def _keras_api_map(ctx: Context, root: Any, label: str) -> dict[str, str]:
     for namespace in ("optimizers", "optimizers.experimental", "optimizers.legacy"):
         for name in _KERAS_OPTIMIZERS:
             api[f"{label}.{namespace}.{name}"] = _probe(
-                lambda n=namespace, s=name: _attr_path(root, f"{n}.{s}"), _use_keras_optimizer(k)
+                functools.partial(_attr_path, root, f"{namespace}.{name}"), _use_keras_optimizer(k)
             )
     for name, args in _SCHEDULES.items():
         api[f"{label}.optimizers.schedules.{name}"] = _probe(
-            lambda s=name: _attr_path(root, f"optimizers.schedules.{s}"), lambda cls, a=args: float(cls(*a)(1))
+            functools.partial(_attr_path, root, f"optimizers.schedules.{name}"), _use_schedule(args)
         )
     model = k.Sequential([k.Input((2,)), k.layers.Dense(1)])
     api[f"{label}.models.experimental.SharpnessAwareMinimization"] = _probe(
-        lambda: _attr_path(root, "models.experimental.SharpnessAwareMinimization"), lambda cls: cls(model)
+        functools.partial(_attr_path, root, "models.experimental.SharpnessAwareMinimization"), lambda cls: cls(model)
     )
     images = np.ones((1, 4, 4, 3), dtype=np.float32)
     for name in _PREPROCESSING:
         args = (2, 2) if name == "Resizing" else (1 / 255.0,) if name == "Rescaling" else ()
         api[f"{label}.layers.experimental.preprocessing.{name}"] = _probe(
-            lambda s=name: _attr_path(root, f"layers.experimental.preprocessing.{s}"),
-            lambda cls, a=args: cls(*a)(images),
+            functools.partial(_attr_path, root, f"layers.experimental.preprocessing.{name}"),
+            _construct_and_call(args, images),
         )
     ctx.record("api", api, kind="api_map")
     for core in ("SGD", "Adam"):
@@ -197,7 +208,7 @@ def _keras_trajectory(k: Any, cls_name: str, kwargs: dict[str, Any]) -> np.ndarr
 # where epsilon enters give measurably different trajectories, so the matched form is an attribution.
 
 
-def _check_rules(ctx: Context, label: str, rule_key: str, trajectory: np.ndarray, hp: dict) -> None:
+def _check_rules(ctx: Context, label: str, rule_key: str, trajectory: np.ndarray, hp: dict[str, Any]) -> None:
     ctx.record(f"{label}.trajectory", trajectory)
     rule, errors = match_rule(rule_key, trajectory, hp)
     ctx.record(f"{label}.rule", rule)
@@ -227,7 +238,7 @@ _TORCH_OPTIMIZERS = (
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop",
     "LBFGS", "SparseAdam", "Adafactor",
 )  # fmt: skip
-_TORCH_SCHEDULERS = {
+_TORCH_SCHEDULERS: dict[str, dict[str, Any]] = {
     "StepLR": {"step_size": 2},
     "MultiStepLR": {"milestones": [2, 4]},
     "ExponentialLR": {"gamma": 0.9},
@@ -257,6 +268,16 @@ def _torch_step(cls: Any, **kwargs: Any) -> Any:
     else:
         optimizer.step()
     return optimizer
+
+
+def _torch_flag_step(flag: str, cls: Any) -> Any:
+    """One step of ``cls`` constructed with ``<flag>=True`` (Adam's ``fused`` / ``foreach``)."""
+    return _torch_step(cls, **{flag: True})
+
+
+def _imported(module: str, name: str) -> Any:
+    """``module.name``, the module imported on the probe's first step (so a broken import counts against it)."""
+    return getattr(importlib.import_module(module), name)
 
 
 def _use_scheduler(name: str, kwargs: dict[str, Any]) -> Callable[[Any], Any]:
@@ -293,19 +314,19 @@ def torch_api_map(ctx: Context) -> None:
 
     api: dict[str, str] = {}
     for name in _TORCH_OPTIMIZERS:
-        api[f"torch.optim.{name}"] = _probe(lambda n=name: getattr(torch.optim, n), _torch_step)
+        api[f"torch.optim.{name}"] = _probe(functools.partial(getattr, torch.optim, name), _torch_step)
     for name, kwargs in _TORCH_SCHEDULERS.items():
         api[f"torch.optim.lr_scheduler.{name}"] = _probe(
-            lambda n=name: getattr(importlib.import_module("torch.optim.lr_scheduler"), n), _use_scheduler(name, kwargs)
+            functools.partial(_imported, "torch.optim.lr_scheduler", name), _use_scheduler(name, kwargs)
         )
     for name in ("AveragedModel", "SWALR"):
         api[f"torch.optim.swa_utils.{name}"] = _probe(
-            lambda n=name: getattr(importlib.import_module("torch.optim.swa_utils"), n), _use_swa(name)
+            functools.partial(_imported, "torch.optim.swa_utils", name), _use_swa(name)
         )
     for cls_name in ("Adam", "AdamW"):
         for flag in ("fused", "foreach"):
             api[f"torch.optim.{cls_name}({flag}=True)"] = _probe(
-                lambda c=cls_name: getattr(torch.optim, c), lambda cls, f=flag: _torch_step(cls, **{f: True})
+                functools.partial(getattr, torch.optim, cls_name), functools.partial(_torch_flag_step, flag)
             )
     ctx.record("torch_version", torch.__version__, kind="info")
     ctx.record("api", api, kind="api_map")

@@ -10,6 +10,7 @@ what warnings are emitted, what ``torch.load`` does by default (``plain_load``).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def keras_round_trip(ctx: Context, format_name: str) -> None:
             saved_state = _keras_io.optimizer_state(model)
             path = Path(folder) / f"{model_name}{fmt.suffix}"
             try:
-                _, save_warnings = capture_warnings(lambda m=model, p=path: fmt.save(m, p))
+                _, save_warnings = capture_warnings(functools.partial(fmt.save, model, path))
             except Exception as exc:
                 outcomes[model_name] = f"save-error: {error_text(exc)}"
                 continue
