@@ -171,3 +171,12 @@ def test_report_without_verdicts_still_has_the_matrix(small):
     text = report.render_markdown(run_dir, docs)
     assert "No upgrade path judged" in text and "| `a.one` |" in text
     assert re.search(rf"\| {BROKEN_ENV} \| env-error \|", text)
+
+
+def test_one_path_with_hundreds_of_long_reasons_fits_too():
+    error = "Traceback\n" + "  frame\n" * 2_000 + "RuntimeError: last"
+    many = [reason("no-go", "regression", [f"s.{i}"], f"broke {i}", error=error) for i in range(400)]
+    many += [reason("warning", "deprecation", [f"s.{i}"], "x" * 500) for i in range(400)]
+    text = report.render_verdict_markdown(make_verdict(A1, B, "NO-GO", many), limit=50)
+    assert mdsafe.size(text) <= 65_000 and text.startswith(f"## NO-GO: {A1} → {B}")
+    assert "**1. regression** in `s.0`" in text and "RuntimeError: last" in text

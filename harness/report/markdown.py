@@ -139,8 +139,9 @@ def _problem_forms(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[
         return [""]
     items = []
     for env, cell in problems:
-        first = mdsafe.text(mdsafe.line(cell.message))
-        items.append(f"- {mdsafe.code(cell.id)} on **{mdsafe.text(env)}**: {cell.status}: {first}")
+        first = mdsafe.line(cell.message)
+        said = f": {mdsafe.text(first)}" if first else ""
+        items.append(f"- {mdsafe.code(cell.id)} on **{mdsafe.text(env)}**: {cell.status}{said}")
 
     def folded(shown: list[str]) -> str:
         more = [f"- … {len(items) - len(shown)} more: {POINTER}"] if len(shown) < len(items) else []
