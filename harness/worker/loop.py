@@ -42,7 +42,6 @@ OUTPUT_TAIL_CHARS = 4000
 #: How much of a scenario's log is searched for warning lines (its end: a chatty import can fill megabytes).
 OUTPUT_SCAN_CHARS = 1 << 20
 TRACEBACK_LINES = 25
-MAX_WARNINGS = capture.MAX_WARNINGS
 #: What the orchestrator passed as environment variables before plans carried a ``context`` (transition only).
 LEGACY_CONTEXT_VARS = {
     "environment": "COMPAT_ENV_NAME",
@@ -143,7 +142,7 @@ def _collect_records(ctx: Context, npz_path: Path) -> tuple[list[dict[str, Any]]
 def _warnings(collected: list[WarningRecord], log_path: Path) -> list[WarningRecord]:
     """The collected warnings and log records, then the output's own warning lines; distinct, at most the cap."""
     output = read_tail(log_path, OUTPUT_SCAN_CHARS)
-    return capture.deduplicated(collected + capture.stderr_warnings(output, collected), MAX_WARNINGS)
+    return capture.deduplicated(collected + capture.stderr_warnings(output, collected))
 
 
 def run_scenario(
