@@ -130,7 +130,7 @@ def _run_dir(args: argparse.Namespace) -> Path:
     results_dir = Path(args.results_dir)
     if not args.run:
         return latest_run(results_dir)
-    run_dir = results_dir / args.run
+    run_dir = results_dir / str(args.run)
     if not (run_dir.is_dir() and any(run_dir.glob("*.json"))):
         runs = sorted(p.name for p in results_dir.iterdir() if p.is_dir()) if results_dir.is_dir() else []
         known = ", ".join(runs[-10:]) or "none yet"

