@@ -233,49 +233,9 @@ def _freeze(uv: _Uv, python: Path) -> dict[str, str]:
     return _parse_pins(uv(["pip", "freeze", "--python", str(python)], "uv pip freeze", index=False))
 
 
-def provision(
-    env: Environment,
-    venv_dir: Path,
-    *,
-    environ: Mapping[str, str] | None = None,
-    run: Runner = subprocess.run,
-) -> Provisioned:
-    """Make ``venv_dir`` hold exactly ``env``'s pins; raise ``ProvisionError`` with uv's words if it cannot."""
-    started = time.perf_counter()
-    uv = _Uv(env, os.environ if environ is None else environ, run)
-    installer = uv.version()
-    python = _venv_python(venv_dir)
-    steps: list[str] = []
-    if not python.exists():
-        uv(
-            ["venv", "--python", env.python, str(venv_dir)],
-            f"creating a Python {env.python} venv",
-            index=False,
-        )
-        steps.append(f"uv venv --python {env.python}")
-    latest = _resolve_latest(env, uv, python)
-    pins = {name: latest.get(name, version) for name, version in env.packages.items()}
-    for name, version in latest.items():
-        steps.append(f"latest {name} resolved to {version}")
-    digest = _inputs_digest(env, pins, uv)
-    stamp = _read_stamp(venv_dir)
-    if stamp and stamp.get("inputs") == digest:
-        installed = _freeze(uv, python)
-        if installed == stamp.get("packages"):
-            steps.append("reused: inputs and installed packages unchanged since the last sync")
-            return Provisioned(
-                python=python,
-                packages=installed,
-                lock_text=stamp["lock"],
-                lock_sha256=hashlib.sha256(stamp["lock"].encode()).hexdigest(),
-                latest=latest,
-                install_steps=steps,
-                installer=installer,
-                reused=True,
-                seconds=time.perf_counter() - started,
-            )
-    resolved_pins = {n: v for n, v in pins.items() if n not in env.no_deps}
-    requirements = [f"{n}=={v}" for n, v in resolved_pins.items()]
+def _compile_lock(env: Environment, pins: Mapping[str, str], uv: _Uv, python: Path, steps: list[str]) -> str:
+    """The full lock: the pins (plus numpy for the worker) resolved together, then the no-deps companions."""
+    requirements = [f"{n}=={v}" for n, v in pins.items() if n not in env.no_deps]
     if WORKER_REQUIREMENT not in pins:
         requirements.append(WORKER_REQUIREMENT)
         steps.append("numpy added for the worker (resolved to fit the pins)")
@@ -288,13 +248,52 @@ def provision(
     for name in env.no_deps:
         lock += f"{name}=={pins[name]}\n"
         steps.append(f"{name}=={pins[name]} installed without its dependencies (no_deps)")
+    return lock
+
+
+def _sync(env: Environment, venv_dir: Path, lock: str, uv: _Uv, python: Path, steps: list[str]) -> None:
     lock_path = venv_dir / "compat-matrix-lock.txt"
     lock_path.write_text(lock)
     uv(["pip", "sync", str(lock_path), "--python", str(python)], f"installing {env.name}")
     steps.append(f"uv pip sync ({len(_parse_pins(lock))} packages)")
-    installed = _freeze(uv, python)
-    _verify(env, pins, installed)
-    (venv_dir / STAMP_NAME).write_text(json.dumps({"inputs": digest, "lock": lock, "packages": installed}))
+
+
+def provision(
+    env: Environment,
+    venv_dir: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    run: Runner = subprocess.run,
+) -> Provisioned:
+    """Make ``venv_dir`` hold exactly ``env``'s pins; raise ``ProvisionError`` with uv's words if it cannot.
+
+    A venv whose inputs (pins after resolving ``latest``, Python, index options) and installed packages match its
+    stamp is reused as it is; anything else is compiled into a lock and synced to exactly that lock.
+    """
+    started = time.perf_counter()
+    uv = _Uv(env, os.environ if environ is None else environ, run)
+    installer = uv.version()
+    python = _venv_python(venv_dir)
+    steps: list[str] = []
+    if not python.exists():
+        uv(["venv", "--python", env.python, str(venv_dir)], f"creating a Python {env.python} venv", index=False)
+        steps.append(f"uv venv --python {env.python}")
+    latest = _resolve_latest(env, uv, python)
+    pins = {name: latest.get(name, version) for name, version in env.packages.items()}
+    steps += [f"latest {name} resolved to {version}" for name, version in latest.items()]
+    digest = _inputs_digest(env, pins, uv)
+    stamp = _read_stamp(venv_dir)
+    installed = _freeze(uv, python) if stamp and stamp.get("inputs") == digest else None
+    reused = stamp is not None and installed is not None and installed == stamp.get("packages")
+    if stamp is not None and installed is not None and reused:
+        lock = str(stamp["lock"])
+        steps.append("reused: inputs and installed packages unchanged since the last sync")
+    else:
+        lock = _compile_lock(env, pins, uv, python, steps)
+        _sync(env, venv_dir, lock, uv, python, steps)
+        installed = _freeze(uv, python)
+        _verify(env, pins, installed)
+        (venv_dir / STAMP_NAME).write_text(json.dumps({"inputs": digest, "lock": lock, "packages": installed}))
     return Provisioned(
         python=python,
         packages=installed,
@@ -303,6 +302,6 @@ def provision(
         latest=latest,
         install_steps=steps,
         installer=installer,
-        reused=False,
+        reused=reused,
         seconds=time.perf_counter() - started,
     )
