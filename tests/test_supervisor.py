@@ -187,12 +187,10 @@ def test_context_travels_in_the_plan_not_the_environment(tmp_path):
     assert json.loads((tmp_path / "scratch" / "plan-1.json").read_text())["context"] == context
 
 
-def test_plan_without_context_falls_back_to_the_old_variables(tmp_path):
-    # Transition only: until the orchestrator passes context=, the variables it sets today still arrive.
+def test_a_plan_without_context_gives_none_whatever_the_environment_says(tmp_path):
     old = {**os.environ, "COMPAT_ENV_NAME": "envB", "COMPAT_RELAY_SOURCE": str(tmp_path / "src")}
-    old.pop("COMPAT_ARTIFACTS_DIR", None)
     seen = _run_context_probe(tmp_path, {}, old)
-    assert seen == {"environment": "envB", "artifacts_dir": None, "relay_source": str(tmp_path / "src")}
+    assert seen == {"environment": "", "artifacts_dir": None, "relay_source": None}
 
 
 def test_unknown_context_key_is_refused():

@@ -42,12 +42,6 @@ OUTPUT_TAIL_CHARS = 4000
 #: How much of a scenario's log is searched for warning lines (its end: a chatty import can fill megabytes).
 OUTPUT_SCAN_CHARS = 1 << 20
 TRACEBACK_LINES = 25
-#: What the orchestrator passed as environment variables before plans carried a ``context`` (transition only).
-LEGACY_CONTEXT_VARS = {
-    "environment": "COMPAT_ENV_NAME",
-    "artifacts_dir": "COMPAT_ARTIFACTS_DIR",
-    "relay_source": "COMPAT_RELAY_SOURCE",
-}
 
 
 @contextmanager
@@ -202,12 +196,9 @@ def _emit(stream: TextIO, event: dict[str, Any]) -> None:
     stream.flush()
 
 
-def plan_context(plan: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    """The plan's ``context``; for a plan without one, what the old environment variables said (transition)."""
-    context = plan.get("context") or {}
-    if context:
-        return {str(k): str(v) for k, v in context.items()}
-    return {key: environ[var] for key, var in LEGACY_CONTEXT_VARS.items() if environ.get(var)}
+def plan_context(plan: Mapping[str, Any]) -> dict[str, str]:
+    """The plan's ``context``: where the cell runs, as the orchestrator says it (never environment variables)."""
+    return {str(k): str(v) for k, v in (plan.get("context") or {}).items()}
 
 
 def _run_cell(scenario_id: str, registry: Mapping[str, Scenario], plan: Mapping[str, Any]) -> CellResult:
@@ -218,7 +209,7 @@ def _run_cell(scenario_id: str, registry: Mapping[str, Scenario], plan: Mapping[
         area = base.split(".", 1)[0]
         return blank_cell(scenario_id, area, "error", f"scenario {base!r} not found in the worker")
     seed = int(plan.get("seed", determinism.DEFAULT_SEED))
-    context = plan_context(plan, os.environ)
+    context = plan_context(plan)
     return run_scenario(entry, Path(plan["scratch_dir"]), seed, cell_id=scenario_id, param=param, context=context)
 
 
