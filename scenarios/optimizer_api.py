@@ -8,9 +8,7 @@ randomness) and are matched against closed-form NumPy references, so a change is
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 from harness.worker.checks import allclose
 from harness.worker.errors import error_text
 from harness.worker.scenario import Context, scenario
+from scenarios._api_probe import attr_path, construct_and_call, imported, probe, use_schedule
 from scenarios._frameworks import is_keras3, keras, keras_identity, to_numpy
 from scenarios._references import GRADIENTS, INITIAL, match_rule, run_rule
 
@@ -34,45 +33,6 @@ _SCHEDULES = {
     "InverseTimeDecay": (0.1, 10, 0.5),
 }
 _PREPROCESSING = ("Normalization", "RandomFlip", "Rescaling", "Resizing")
-
-
-#: An API map holds one text per symbol: its errors are cut shorter than a cell's message.
-_MAP_ERROR_CHARS = 500
-
-
-def _probe(resolve: Callable[[], Any], use: Callable[[Any], Any]) -> str:
-    """'ok', 'deprecated: ...', 'missing' or 'error: ...' for one symbol: resolved, then really used."""
-    try:
-        symbol = resolve()
-    except (AttributeError, ImportError, ModuleNotFoundError):
-        return "missing"
-    except Exception as exc:
-        return f"error on import: {error_text(exc, _MAP_ERROR_CHARS)}"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            use(symbol)
-        except Exception as exc:
-            return f"error: {error_text(exc, _MAP_ERROR_CHARS)}"
-    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning | FutureWarning)]
-    return f"deprecated: {str(deprecations[0].message).splitlines()[0][:160]}" if deprecations else "ok"
-
-
-def _use_schedule(args: tuple[Any, ...]) -> Callable[[Any], float]:
-    """Use a learning-rate schedule: construct it with ``args``, read its rate at step 1 as a number."""
-    return lambda cls: float(cls(*args)(1))
-
-
-def _construct_and_call(args: tuple[Any, ...], argument: Any) -> Callable[[Any], Any]:
-    """Use a class by constructing it with ``args`` and calling the instance on ``argument``."""
-    return lambda cls: cls(*args)(argument)
-
-
-def _attr_path(root: Any, path: str) -> Any:
-    value = root
-    for part in path.split("."):
-        value = getattr(value, part)
-    return value
 
 
 # --------------------------------------------------------------------------------------------------- Keras
@@ -109,23 +69,23 @@ def _keras_api_map(ctx: Context, root: Any, label: str) -> dict[str, str]:
     api: dict[str, str] = {}
     for namespace in ("optimizers", "optimizers.experimental", "optimizers.legacy"):
         for name in _KERAS_OPTIMIZERS:
-            api[f"{label}.{namespace}.{name}"] = _probe(
-                functools.partial(_attr_path, root, f"{namespace}.{name}"), _use_keras_optimizer(k)
+            api[f"{label}.{namespace}.{name}"] = probe(
+                functools.partial(attr_path, root, f"{namespace}.{name}"), _use_keras_optimizer(k)
             )
     for name, args in _SCHEDULES.items():
-        api[f"{label}.optimizers.schedules.{name}"] = _probe(
-            functools.partial(_attr_path, root, f"optimizers.schedules.{name}"), _use_schedule(args)
+        api[f"{label}.optimizers.schedules.{name}"] = probe(
+            functools.partial(attr_path, root, f"optimizers.schedules.{name}"), use_schedule(args)
         )
     model = k.Sequential([k.Input((2,)), k.layers.Dense(1)])
-    api[f"{label}.models.experimental.SharpnessAwareMinimization"] = _probe(
-        functools.partial(_attr_path, root, "models.experimental.SharpnessAwareMinimization"), lambda cls: cls(model)
+    api[f"{label}.models.experimental.SharpnessAwareMinimization"] = probe(
+        functools.partial(attr_path, root, "models.experimental.SharpnessAwareMinimization"), lambda cls: cls(model)
     )
     images = np.ones((1, 4, 4, 3), dtype=np.float32)
     for name in _PREPROCESSING:
         args = (2, 2) if name == "Resizing" else (1 / 255.0,) if name == "Rescaling" else ()
-        api[f"{label}.layers.experimental.preprocessing.{name}"] = _probe(
-            functools.partial(_attr_path, root, f"layers.experimental.preprocessing.{name}"),
-            _construct_and_call(args, images),
+        api[f"{label}.layers.experimental.preprocessing.{name}"] = probe(
+            functools.partial(attr_path, root, f"layers.experimental.preprocessing.{name}"),
+            construct_and_call(args, images),
         )
     ctx.record("api", api, kind="api_map")
     for core in ("SGD", "Adam"):
@@ -275,11 +235,6 @@ def _torch_flag_step(flag: str, cls: Any) -> Any:
     return _torch_step(cls, **{flag: True})
 
 
-def _imported(module: str, name: str) -> Any:
-    """``module.name``, the module imported on the probe's first step (so a broken import counts against it)."""
-    return getattr(importlib.import_module(module), name)
-
-
 def _use_scheduler(name: str, kwargs: dict[str, Any]) -> Callable[[Any], Any]:
     def use(cls: Any) -> None:
         import torch
@@ -314,18 +269,18 @@ def torch_api_map(ctx: Context) -> None:
 
     api: dict[str, str] = {}
     for name in _TORCH_OPTIMIZERS:
-        api[f"torch.optim.{name}"] = _probe(functools.partial(getattr, torch.optim, name), _torch_step)
+        api[f"torch.optim.{name}"] = probe(functools.partial(getattr, torch.optim, name), _torch_step)
     for name, kwargs in _TORCH_SCHEDULERS.items():
-        api[f"torch.optim.lr_scheduler.{name}"] = _probe(
-            functools.partial(_imported, "torch.optim.lr_scheduler", name), _use_scheduler(name, kwargs)
+        api[f"torch.optim.lr_scheduler.{name}"] = probe(
+            functools.partial(imported, "torch.optim.lr_scheduler", name), _use_scheduler(name, kwargs)
         )
     for name in ("AveragedModel", "SWALR"):
-        api[f"torch.optim.swa_utils.{name}"] = _probe(
-            functools.partial(_imported, "torch.optim.swa_utils", name), _use_swa(name)
+        api[f"torch.optim.swa_utils.{name}"] = probe(
+            functools.partial(imported, "torch.optim.swa_utils", name), _use_swa(name)
         )
     for cls_name in ("Adam", "AdamW"):
         for flag in ("fused", "foreach"):
-            api[f"torch.optim.{cls_name}({flag}=True)"] = _probe(
+            api[f"torch.optim.{cls_name}({flag}=True)"] = probe(
                 functools.partial(getattr, torch.optim, cls_name), functools.partial(_torch_flag_step, flag)
             )
     ctx.record("torch_version", torch.__version__, kind="info")
