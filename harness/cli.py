@@ -168,9 +168,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     matrix = _matrix_or_none(args)
     order = list(matrix.environments) if matrix else []
     verdicts = [v for _, v in judge_paths(run_dir, docs, _default_pairs(matrix, docs), policy_of(matrix))]
-    flags = history.completeness_flags(run_dir, docs, Path(args.results_dir))
-    trend = history.trend(Path(args.results_dir))
-    releases = history.new_releases(run_dir, docs, Path(args.results_dir))
+    results_dir = Path(args.results_dir)
+    runs = history.list_runs(results_dir, known={run_dir: docs})  # every run read once, this one not again
+    flags = history.completeness_flags(run_dir, docs, results_dir, runs)
+    trend = history.trend(results_dir, runs=runs)
+    releases = history.new_releases(run_dir, docs, results_dir, runs)
     markdown = report.render_markdown(run_dir, docs, order, verdicts, flags, releases)
     report.write_text(run_dir / "report.md", markdown)
     html = report.render_html(run_dir, docs, order, verdicts, flags, trend, releases)

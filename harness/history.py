@@ -8,6 +8,7 @@ fewer cells than the previous run of the same matrix, is flagged: it must never 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,21 @@ def _started(docs: dict[str, EnvironmentResult]) -> str:
     return min((d.started_at for d in docs.values()), default="")
 
 
-def list_runs(results_dir: Path) -> list[tuple[Path, dict[str, EnvironmentResult]]]:
-    """Every readable run folder under ``results_dir``, oldest first (by when its environments started)."""
+Runs = list[tuple[Path, dict[str, EnvironmentResult]]]
+
+
+def list_runs(results_dir: Path, known: Mapping[Path, dict[str, EnvironmentResult]] | None = None) -> Runs:
+    """Every readable run folder under ``results_dir``, oldest first (by when its environments started).
+
+    ``known`` holds runs the caller has already read (the one being reported), so no run is read twice.
+    """
+    seen = {Path(folder).resolve(): docs for folder, docs in (known or {}).items()}
     runs = []
     for folder in sorted(Path(results_dir).iterdir()) if Path(results_dir).is_dir() else []:
         if not folder.is_dir() or not any(folder.glob("*.json")):
             continue
         try:
-            docs = load_run(folder)
+            docs = seen[folder.resolve()] if folder.resolve() in seen else load_run(folder)
         except ResultsError:
             continue  # another schema version or a broken file: not part of this history
         if docs:
@@ -40,7 +48,9 @@ def _cells(docs: dict[str, EnvironmentResult]) -> int:
     return sum(len(d.scenarios) for d in docs.values())
 
 
-def completeness_flags(run_dir: Path, docs: dict[str, EnvironmentResult], results_dir: Path) -> list[str]:
+def completeness_flags(
+    run_dir: Path, docs: dict[str, EnvironmentResult], results_dir: Path, runs: Runs | None = None
+) -> list[str]:
     """Loud problems with the run as a whole: nothing executed, or fewer cells than the last run of its matrix."""
     flags = []
     executed = sum(1 for d in docs.values() for c in d.scenarios if c.status not in ("skip", "env-error"))
@@ -49,7 +59,7 @@ def completeness_flags(run_dir: Path, docs: dict[str, EnvironmentResult], result
     sha = next((d.matrix_sha256 for d in docs.values() if d.matrix_sha256), "")
     previous = [
         (folder, other)
-        for folder, other in list_runs(results_dir)
+        for folder, other in (list_runs(results_dir) if runs is None else runs)
         if folder.resolve() != Path(run_dir).resolve()
         and _started(other) < _started(docs)
         and sha
@@ -70,9 +80,9 @@ def _digest(cell: Any) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:12]
 
 
-def trend(results_dir: Path, last: int = 20) -> dict[str, Any]:
+def trend(results_dir: Path, last: int = 20, runs: Runs | None = None) -> dict[str, Any]:
     """Status and record digest per environment x scenario over the last ``last`` runs, and since when each holds."""
-    runs = list_runs(results_dir)[-last:]
+    runs = (list_runs(results_dir) if runs is None else runs)[-last:]
     series: dict[tuple[str, str], list[dict[str, str]]] = {}
     for folder, docs in runs:
         for env, doc in docs.items():
@@ -100,12 +110,14 @@ def trend(results_dir: Path, last: int = 20) -> dict[str, Any]:
     return {"runs": [folder.name for folder, _ in runs], "entries": entries}
 
 
-def new_releases(run_dir: Path, docs: dict[str, EnvironmentResult], results_dir: Path) -> list[dict[str, str]]:
+def new_releases(
+    run_dir: Path, docs: dict[str, EnvironmentResult], results_dir: Path, runs: Runs | None = None
+) -> list[dict[str, str]]:
     """Packages pinned to ``latest`` that resolved to another version than in the previous run of that environment."""
     found = []
     earlier = [
         (folder, other)
-        for folder, other in list_runs(results_dir)
+        for folder, other in (list_runs(results_dir) if runs is None else runs)
         if folder.resolve() != Path(run_dir).resolve() and _started(other) < _started(docs)
     ]
     for env, doc in docs.items():

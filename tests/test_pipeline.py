@@ -158,3 +158,25 @@ def test_a_subset_rerun_keeps_every_other_cell_and_its_values(tmp_path, monkeypa
 def test_a_subset_run_into_a_new_run_holds_only_that_subset(tmp_path, monkeypatch):
     doc = _offline_run(tmp_path, monkeypatch, selection=["fault.a_*"])
     assert [c.id for c in doc.scenarios] == ["fault.a_first_passes"]
+
+
+def test_a_pin_that_does_not_exist_fails_the_run_command_naming_it(tmp_path, monkeypatch, capsys):
+    """The run command (and so its nox session) fails, with the resolver's words on screen and in the results."""
+    from harness.cli import main
+    from harness.errors import ProvisionError
+
+    words = "Because there is no version of six==0.0.99 and you require six==0.0.99, we can conclude ..."
+
+    def refuse(env, venv_dir, *, environ=None):
+        raise ProvisionError(f"resolving six==0.0.99 failed: {words}", installer_output=words)
+
+    monkeypatch.setattr("harness.pipeline.provision", refuse)
+    if str(RESOURCES) not in sys.path:
+        sys.path.insert(0, str(RESOURCES))
+    (tmp_path / "m.yaml").write_text(textwrap.dedent(MATRIX))
+    common = ["--matrix", str(tmp_path / "m.yaml"), "--scenario-packages", "fake_scenarios"]
+    code = main(["run", *common, "--env", "broken", "--run-id", "r", "--results-dir", str(tmp_path / "res")])
+    assert code == 1 and "six==0.0.99" in capsys.readouterr().err
+    doc = results.read_result(tmp_path / "res" / "r" / "broken.json")
+    assert doc.state == "env-error" and words in doc.env_error.message
+    assert {c.status for c in doc.scenarios} == {"env-error"} and len(doc.scenarios) == 5
