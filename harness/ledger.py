@@ -9,6 +9,7 @@ policy) without reading the environments' results again, and so a reviewer can c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -51,8 +52,7 @@ class RelayDelta(_Model):
 
     @property
     def error(self) -> str:
-        row = self.candidate
-        return f"{row.error_class}: {row.message}" if row.error_class else row.message
+        return self.candidate.error
 
 
 class Side(_Model):
@@ -91,10 +91,20 @@ def _side(doc: EnvironmentResult, expected: Iterable[str]) -> Side:
     )
 
 
-def _framework_warnings(cell: ScenarioResult | None) -> set[str]:
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+
+
+def _framework_warnings(cell: ScenarioResult | None) -> dict[str, str]:
+    """Framework warnings by their message (memory addresses masked, so one warning is one text), with category."""
     if cell is None:
-        return set()
-    return {f"{w.category}: {w.message}" for w in cell.warnings if w.framework}
+        return {}
+    return {_ADDRESS.sub("0x…", w.message): w.category for w in cell.warnings if w.framework}
+
+
+def _new_warnings(base: ScenarioResult | None, cand: ScenarioResult | None) -> list[str]:
+    """B's framework warnings whose message A never raised (a category change alone is not new)."""
+    before, after = _framework_warnings(base), _framework_warnings(cand)
+    return sorted(f"{category}: {message}" for message, category in after.items() if message not in before)
 
 
 def _cell_delta(scenario: str, base: ScenarioResult | None, cand: ScenarioResult | None) -> CellDelta:
@@ -106,7 +116,7 @@ def _cell_delta(scenario: str, base: ScenarioResult | None, cand: ScenarioResult
         candidate_message=cand.message if cand else "",
         checks_failed=[c.name for c in cand.checks if not c.ok] if cand else [],
         records_lost=sorted({r.name for r in base.records} - {r.name for r in cand.records}) if base and cand else [],
-        new_framework_warnings=sorted(_framework_warnings(cand) - _framework_warnings(base)),
+        new_framework_warnings=_new_warnings(base, cand),
     )
 
 

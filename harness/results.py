@@ -159,6 +159,13 @@ class RelayResult(_Model):
     producer_versions: dict[str, str] = Field(default_factory=dict)
     duration_s: float | None = None
 
+    @property
+    def error(self) -> str:
+        """The load's error for people: the class once, then the full text (which usually starts with it)."""
+        if not self.error_class or self.message.startswith(f"{self.error_class}:"):
+            return self.message
+        return f"{self.error_class}: {self.message}" if self.message else self.error_class
+
 
 class EnvironmentInfo(_Model):
     name: str

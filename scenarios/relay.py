@@ -171,7 +171,13 @@ def produce(ctx: Context) -> None:
         "artifacts": entries,
     }
     write_json_atomic(root / MANIFEST, manifest)
-    saved = {f"{e['family']}:{e['model']}:{e['format']}": e.get("save_error", "saved") for e in entries}
+    # the class of a save error is judged across versions; its wording (in the manifest) is not
+    saved = {
+        f"{e['family']}:{e['model']}:{e['format']}": f"save-error: {e['save_error'].split(':', 1)[0]}"
+        if e.get("save_error")
+        else "saved"
+        for e in entries
+    }
     ctx.record("artifacts", saved, kind="config")
     ctx.check("families", bool(families), families=families)
     ctx.check("something_saved", any(v == "saved" for v in saved.values()), count=len(saved))

@@ -266,3 +266,41 @@ def test_judging_is_pure(tmp_path):
     ledger = measure_path(base, cand, (load_arrays(tmp_path, base), load_arrays(tmp_path, cand)))
     first, second = judge(ledger, today=TODAY), judge(ledger, today=TODAY)
     assert first.model_dump(exclude={"decided_at"}) == second.model_dump(exclude={"decided_at"})
+
+
+def test_a_relay_error_names_its_class_once(tmp_path):
+    row = relay_row("A", "B", "load-error", error_class="ValueError", message="ValueError: File format not supported")
+    verdict = verdict_of(tmp_path, [cell("a.x")], [cell("a.x")], cand_relay=[row])
+    assert verdict.reasons[0].error == "ValueError: File format not supported"
+
+
+def test_the_same_removals_under_keras_and_tf_keras_are_one_reason(tmp_path):
+    before_k = {"keras.optimizers.experimental.SGD": "ok", "keras.optimizers.SGD": "ok"}
+    before_tf = {"tf.keras.optimizers.experimental.SGD": "ok", "tf.keras.optimizers.SGD": "ok"}
+    after_k = {**before_k, "keras.optimizers.experimental.SGD": "missing"}
+    after_tf = {**before_tf, "tf.keras.optimizers.experimental.SGD": "missing"}
+    base = [cell("o.keras_map", api=("api_map", before_k)), cell("o.tf_map", api=("api_map", before_tf))]
+    cand = [cell("o.keras_map", api=("api_map", after_k)), cell("o.tf_map", api=("api_map", after_tf))]
+    (reason,) = verdict_of(tmp_path, base, cand).reasons
+    assert reason.kind == "api-removed" and reason.scenarios == ["o.keras_map", "o.tf_map"] and reason.count == 2
+
+
+def test_only_new_deprecations_warn_not_notes_nor_a_category_change(tmp_path):
+    def warned(*entries):
+        c = cell("a.x")
+        c[0].warnings = [WarningEntry(source="warnings", category=k, message=m, framework=True) for k, m in entries]
+        return c
+
+    retrace = "5 of the last 8 calls to <function f at 0x7f839ec0c040> triggered tf.function retracing"
+    base = warned(("DeprecationWarning", "`torch.jit.script` is deprecated"))
+    cand = warned(
+        ("FutureWarning", "`torch.jit.script` is deprecated"),  # same warning, louder category: not new
+        ("WARNING", retrace),  # new, but not a deprecation
+        ("UserWarning", "Skipping variable loading for optimizer 'adam_1'"),  # new, not a deprecation
+    )
+    assert verdict_of(tmp_path, [base], [cand]).verdict == "GO"
+    again = warned(
+        ("WARNING", retrace.replace("0x7f839ec0c040", "0x7f839eb1ed40")), ("FutureWarning", "X is deprecated")
+    )
+    (reason,) = verdict_of(tmp_path, [warned(("WARNING", retrace))], [again]).reasons
+    assert reason.kind == "deprecation" and "X is deprecated" in reason.summary

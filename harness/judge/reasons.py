@@ -12,6 +12,7 @@ Grouping rules, each because one cause otherwise shows as many lines:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
@@ -170,10 +171,20 @@ def _cell(builder: Builder, delta: CellDelta, folded: dict[str, list[DriftEntry]
         builder.add("warning", "not-run", [sid], f"passes on {builder.base}, not run on {builder.cand}")
 
 
+_DEPRECATION_CATEGORIES = ("DeprecationWarning:", "PendingDeprecationWarning:", "FutureWarning:")
+_DEPRECATION_WORDS = re.compile(r"deprecat|legacy|will be removed|no longer (be )?supported", re.IGNORECASE)
+
+
+def is_deprecation(text: str) -> bool:
+    """A deprecation by its category, or a logged line that says so (Keras's HDF5 'legacy format' warning)."""
+    return text.startswith(_DEPRECATION_CATEGORIES) or bool(_DEPRECATION_WORDS.search(text))
+
+
 def _deprecations(builder: Builder, cells: list[CellDelta]) -> None:
+    """New framework deprecations on B, one reason per warning; other new warnings (retracing notes) are not."""
     by_message: dict[str, list[str]] = {}
     for delta in cells:
-        for text in delta.new_framework_warnings:
+        for text in filter(is_deprecation, delta.new_framework_warnings):
             by_message.setdefault(text, []).append(delta.scenario)
     for text, scenarios in sorted(by_message.items()):
         builder.add("warning", "deprecation", scenarios, f"new framework warning on {builder.cand}: {text}"[:600])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -114,35 +115,45 @@ def add_record_reasons(builder: Builder, entries: list[DriftEntry]) -> None:
             "differs between repeats of one environment: never judged as drift",
             records=_keys(group),
         )
-    for entry in classes.get("api", []):
-        _api(builder, entry)
+    _api(builder, classes.get("api", []))
 
 
-def _api(builder: Builder, entry: DriftEntry) -> None:
+_NAMESPACE = re.compile(r"^(tf\.)?(keras|tf_keras)\.")
+
+
+def _gone(entry: DriftEntry) -> list[str]:
     m = entry.metrics
-    gone = list(m.get("removed", [])) + [f"{old} (now {new})" for old, new in m.get("moved", {}).items()]
-    key = [f"{entry.scenario}::{entry.record}"]
-    if gone:
+    return list(m.get("removed", [])) + [f"{old} (now {new})" for old, new in m.get("moved", {}).items()]
+
+
+def _removal_signature(entry: DriftEntry) -> str:
+    return "|".join(sorted(_NAMESPACE.sub("", g) for g in _gone(entry)))
+
+
+def _api(builder: Builder, entries: list[DriftEntry]) -> None:
+    """Removed APIs, one reason per set of removals: ``keras.X`` and ``tf.keras.X`` gone together are one cause."""
+    removals = [e for e in entries if _gone(e)]
+    for group in grouped(removals, _removal_signature).values():
+        gone = [g for e in group for g in _gone(e)]
         listing = ", ".join(gone[:12]) + (" …" if len(gone) > 12 else "")
-        statuses = m.get("removed_status", {})
         builder.add(
             "no-go",
             "api-removed",
-            [entry.scenario],
+            _scenarios(group),
             f"{len(gone)} API(s) present on {builder.base} are gone on {builder.cand}: {listing}",
-            records=key,
+            records=_keys(group),
             count=len(gone),
-            numbers={"status": statuses},
+            numbers={"status": {k: v for e in group for k, v in e.metrics.get("removed_status", {}).items()}},
         )
-    if m.get("newly_deprecated"):
-        listing = ", ".join(m["newly_deprecated"][:12])
+    for entry in (e for e in entries if e.metrics.get("newly_deprecated")):
+        deprecated = entry.metrics["newly_deprecated"]
         builder.add(
             "warning",
             "deprecation",
             [entry.scenario],
-            f"newly deprecated on {builder.cand}: {listing}",
-            records=key,
-            count=len(m["newly_deprecated"]),
+            f"newly deprecated on {builder.cand}: {', '.join(deprecated[:12])}",
+            records=[f"{entry.scenario}::{entry.record}"],
+            count=len(deprecated),
         )
 
 

@@ -87,7 +87,7 @@ def _relay_cases(verdict: Verdict, cand: EnvironmentResult) -> dict[str, Case]:
         if row.outcome == "skip":
             case.result, case.message = "skipped", row.message[:500]
         else:
-            case.out.append(f"{row.outcome} {row.how} {row.error_class} {row.message}".strip())
+            case.out.append(f"{row.outcome} {row.how} {row.error}".strip())
         cases[case.name] = case
     return cases
 

@@ -91,7 +91,7 @@ def relay_grids(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[Gri
                 grid.cells[(producer, consumer)] = text
                 grid.classes[(producer, consumer)] = f"cell {css}"
                 grid.titles[(producer, consumer)] = "; ".join(
-                    f"{r.model}: {r.outcome} {r.how} {r.error_class} {r.message[:120]}".strip() for r in picked
+                    f"{r.model}: {r.outcome} {r.how} {r.error[:160]}".strip() for r in picked
                 )
         grids.append(grid)
     return grids
