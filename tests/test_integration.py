@@ -53,8 +53,18 @@ def default_run(tmp_path_factory):
     """One real run of a Keras 3, a Keras 2 and a torch environment of the default matrix, every scenario."""
     out = tmp_path_factory.mktemp("results")
     env = {**os.environ, "COMPAT_RESULTS_DIR": str(out), "COMPAT_RUN_ID": "itest"}
-    nox("-s", "tf2.21-keras3", "tf2.15-keras2", "torch2.13", "report", env=env)
+    nox("-s", "tf2.21-keras3", "tf2.15-keras2", "torch2.13", env=env)
+    nox("-s", "report", "--", "--gate", "incomplete", env=env)
     return out / "itest", results.load_run(out / "itest")
+
+
+#: Cells that fail for reasons the frameworks document, found by judging the call a user writes (plain call first):
+#: Keras 3 cannot deserialize the legacy 'mse' metric of an .h5 file's compile config (it loads only with
+#: compile=False), and torch 2.6 made weights_only=True the default of torch.load, so a full pickle is refused.
+KNOWN_FINDINGS = {
+    ("tf2.21-keras3", "save_load.keras_h5"): "loads only with compile=False",
+    ("torch2.13", "save_load.torch_pickle_default_load"): "loads only with weights_only=False",
+}
 
 
 def test_resolved_versions_equal_the_pins(default_run):
@@ -74,7 +84,10 @@ def test_every_area_runs_and_passes_in_keras3_keras2_and_torch(default_run):
     areas = {s.area for s in scenario.discover().values()}
     for name, doc in run.items():
         problems = [(c.id, c.status, c.message) for c in doc.scenarios if c.status not in ("pass", "skip")]
-        assert problems == [], name
+        expected = [(sid, finding) for (env, sid), finding in KNOWN_FINDINGS.items() if env == name]
+        assert [(sid, status) for sid, status, _ in problems] == [(sid, "fail") for sid, _ in expected], name
+        for (_, _, message), (_, finding) in zip(problems, expected, strict=True):
+            assert finding in message
         passed_areas = {c.area for c in doc.scenarios if c.status == "pass"}
         assert passed_areas == areas, (name, areas - passed_areas)
         for cell in doc.scenarios:
@@ -97,7 +110,7 @@ def test_records_are_present_and_plausible(default_run):
     keras3_mha = {r.name: r.value for r in tf.cell("layer_init.keras_multi_head_attention").records}
     assert keras2_mha["glorot_fan_rules"]["query"] == "nd" and keras3_mha["glorot_fan_rules"]["query"] == "2d"
     pickle = {r.name: r.value for r in run["torch2.13"].cell("save_load.torch_pickle_default_load").records}
-    assert pickle["outcome"].startswith("load-error: UnpicklingError")  # weights_only=True by default since 2.6
+    assert pickle["plain_load"] == "UnpicklingError"  # the plain torch.load(path): weights_only=True since 2.6
     keras_rules = {r.name: r.value for r in tf.cell("optimizer_api.keras_update_rules").records}
     torch_rules = {r.name: r.value for r in run["torch2.13"].cell("optimizer_api.torch_update_rules").records}
     assert keras_rules["rmsprop.rule"] == "eps-inside-sqrt" and torch_rules["rmsprop.rule"] == "eps-outside-sqrt"
@@ -107,7 +120,8 @@ def test_records_are_present_and_plausible(default_run):
         kernel = arrays["layer_init.keras_dense::kernel"]
     assert kernel.shape == (32, 64) and float(kernel.max()) == dense["kernel"].max
     report = (run_dir / "report.md").read_text()
-    assert "| `layer_init.keras_dense` | pass | pass | skip |" in report
+    # tf2.21-keras3 passes but is marked changed: Keras 3 initializer configs carry keys Keras 2's lack
+    assert "| `layer_init.keras_dense` | pass | pass Δ | skip |" in report
 
 
 def test_a_second_run_of_the_same_environment_records_the_same_values(default_run, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,13 @@ def relay_run(tmp_path_factory):
     proc = subprocess.run(
         [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py")], cwd=ROOT, env=env, capture_output=True, text=True
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Every session succeeds but the report, which fails the main job on the NO-GO paths of this matrix: torch 2.6
+    # made weights_only=True the default of torch.load, and Keras 3 cannot read what Keras 2 saved with model.save.
+    failed = re.findall(r"\* (\S+): failed", proc.stderr)
+    assert proc.returncode == 1 and failed == ["report"], proc.stdout[-3000:] + proc.stderr[-3000:]
+    said = proc.stdout + proc.stderr  # parallel nox relays a session's output on its own stdout
+    assert "upgrade path torch2.5 -> torch2.13: NO-GO" in said
+    assert "upgrade path tf2.15-keras2 -> tf2.21-keras3: NO-GO" in said
     return out / "r", results.load_run(out / "r")
 
 
@@ -56,7 +63,9 @@ def test_torch_grid(relay_run):
     assert default_load[("torch2.13", "torch2.5", "tinynet")].outcome == "loaded"
     for producer in ("torch2.5", "torch2.13"):  # torch 2.6 made weights_only=True the default
         row = default_load[(producer, "torch2.13", "tinynet")]
-        assert row.outcome == "load-error" and row.error_class == "UnpicklingError"
+        # the plain torch.load(path) refuses; only the weights_only=False fallback loads it: a finding, not a rescue
+        assert row.outcome == "fallback-only" and row.error_class == "UnpicklingError" and "weights-only" in row.how
+        assert "weights_only" in row.message
     assert grid(run, "torch", "pickle_unsafe_load")[("torch2.5", "torch2.13", "tinynet")].unsafe
     for row in grid(run, "torch", "checkpoint").values():
         assert row.outcome == "loaded" and row.optimizer == "kept" and row.continuation_max_abs_error == 0.0
