@@ -93,7 +93,7 @@ def test_relay_models_failing_alike_are_one_reason(tmp_path):
     rows = [relay_row("A", "B", "load-error", error_class="ValueError", message="x", model=m) for m in models]
     verdict = verdict_of(tmp_path, [cell("a.x")], [cell("a.x")], cand_relay=rows)
     (reason,) = verdict.reasons
-    assert reason.count == 3 and reason.records == [f"keras::{m}" for m in sorted(models)]
+    assert reason.count == 3 and reason.records == [f"relay:keras:keras::{m}" for m in sorted(models)]
 
 
 def test_relay_fallback_only_blocks_and_names_the_fallback(tmp_path):
@@ -105,6 +105,15 @@ def test_relay_fallback_only_blocks_and_names_the_fallback(tmp_path):
         cand_relay=[relay_row("A", "B", "fallback-only", how="compile=False", error_class="TypeError", message="m")],
     )
     assert verdict.verdict == "NO-GO" and "fallback-only (compile=False)" in verdict.reasons[0].summary
+
+
+def test_a_waiver_names_relay_artifacts_like_records(tmp_path):
+    waiver = WaiverSpec(
+        scenario="relay:keras:*", record="seq*", reason="r", owner="o", expires=datetime.date(2030, 1, 1)
+    )
+    rows = [relay_row("A", "B", "load-error", error_class="ValueError", message="x")]
+    verdict = verdict_of(tmp_path, [cell("a.x")], [cell("a.x")], cand_relay=rows, waivers=[waiver])
+    assert verdict.verdict == "GO" and of(verdict, "waived") == ["relay"]
 
 
 def test_relay_drift_blocks_and_a_shared_failure_is_only_noted(tmp_path):
@@ -158,7 +167,7 @@ def test_api_removed_and_moved_blocks_and_deprecation_warns(tmp_path):
     assert "keras.optimizers.SGD" in removed.summary and "experimental.AdamW (now keras.optimizers.AdamW)" in (
         removed.summary
     )
-    assert removed.count == 2 and of(verdict, "warning") == ["deprecation"]
+    assert removed.numbers["apis_gone"] == 2 and removed.count == 1 and of(verdict, "warning") == ["deprecation"]
 
 
 def test_record_beyond_tolerance_blocks_within_warns(tmp_path):

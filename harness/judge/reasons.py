@@ -54,7 +54,9 @@ class Reason(BaseModel):
     severity: Severity
     kind: ReasonKind
     scenarios: list[str]
-    records: list[str] = Field(default_factory=list, description="'<scenario>::<record>' (relay: '<format>::<model>').")
+    records: list[str] = Field(
+        default_factory=list, description="'<scenario>::<record>' (relay: 'relay:<family>:<format>::<model>')."
+    )
     count: int = Field(0, description="How many records (or artifacts) the reason covers.")
     summary: str
     numbers: dict[str, Any] = Field(default_factory=dict)

@@ -142,8 +142,10 @@ def _api(builder: Builder, entries: list[DriftEntry]) -> None:
             _scenarios(group),
             f"{len(gone)} API(s) present on {builder.base} are gone on {builder.cand}: {listing}",
             records=_keys(group),
-            count=len(gone),
-            numbers={"status": {k: v for e in group for k, v in e.metrics.get("removed_status", {}).items()}},
+            numbers={
+                "apis_gone": len(gone),
+                "status": {k: v for e in group for k, v in e.metrics.get("removed_status", {}).items()},
+            },
         )
     for entry in (e for e in entries if e.metrics.get("newly_deprecated")):
         deprecated = entry.metrics["newly_deprecated"]
@@ -153,7 +155,7 @@ def _api(builder: Builder, entries: list[DriftEntry]) -> None:
             [entry.scenario],
             f"newly deprecated on {builder.cand}: {', '.join(deprecated[:12])}",
             records=[f"{entry.scenario}::{entry.record}"],
-            count=len(deprecated),
+            numbers={"apis_deprecated": len(deprecated)},
         )
 
 

@@ -40,16 +40,17 @@ def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
         models = sorted(d.candidate.model for d in group)
         how = f" ({group[0].candidate.how})" if outcome == "fallback-only" and group[0].candidate.how else ""
         summary = (
-            f"{family} {fmt} saved on {builder.base}: {len(models)} model(s) ({', '.join(models)}) "
+            f"{family} models saved as {fmt} on {builder.base}: {len(models)} ({', '.join(models)}) "
             f"{outcome}{how} on {builder.cand}, {group[0].baseline_outcome} on {builder.base} itself"
         )
         errors = [d.candidate.max_abs_error for d in group if d.candidate.max_abs_error is not None]
+        scenario = f"relay:{family}:{fmt}"
         builder.add(
             severity,
             kind,
-            [f"relay:{family}:{fmt}"],
+            [scenario],
             summary,
-            records=[f"{fmt}::{m}" for m in models],
+            records=[f"{scenario}::{m}" for m in models],
             error=group[0].error,
             numbers={"max_abs_error": max(errors)} if errors else {},
             reproduce=builder.relay_rerun(),
