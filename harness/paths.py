@@ -6,31 +6,57 @@ Environment names hold dots (``tf2.21-keras3``), so file names are built as stri
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-__all__ = ["artifacts_dir", "ledger_file", "logs_dir", "path_stem", "records_file", "results_file", "verdict_file"]
+from harness.errors import ResultsError
+
+__all__ = [
+    "artifacts_dir",
+    "is_safe_name",
+    "ledger_file",
+    "logs_dir",
+    "path_stem",
+    "records_file",
+    "results_file",
+    "verdict_file",
+]
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def is_safe_name(name: str) -> bool:
+    """An environment name that is one plain file name: letters, digits, '.', '_', '+', '-'; never '..' or '/'."""
+    return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name
+
+
+def _name(env: str) -> str:
+    """``env`` itself, or a refusal: names also arrive from results documents, which are untrusted."""
+    if not is_safe_name(env):
+        raise ResultsError(f"environment name {env!r} is not safe as a file name; refusing to write a path with it")
+    return env
 
 
 def results_file(run_dir: Path, env: str) -> Path:
-    return Path(run_dir) / f"{env}.json"
+    return Path(run_dir) / f"{_name(env)}.json"
 
 
 def records_file(run_dir: Path, env: str) -> Path:
-    return Path(run_dir) / f"{env}.npz"
+    return Path(run_dir) / f"{_name(env)}.npz"
 
 
 def logs_dir(run_dir: Path, env: str) -> Path:
-    return Path(run_dir) / "logs" / env
+    return Path(run_dir) / "logs" / _name(env)
 
 
 def artifacts_dir(run_dir: Path, env: str | None = None) -> Path:
     root = Path(run_dir) / "artifacts"
-    return root / env if env else root
+    return root / _name(env) if env else root
 
 
 def path_stem(baseline: str, candidate: str) -> str:
     """One upgrade path's file stem, naming both environments in full (``tf2.15-keras2__tf2.21-keras3``)."""
-    return f"{baseline}__{candidate}"
+    return f"{_name(baseline)}__{_name(candidate)}"
 
 
 def ledger_file(run_dir: Path, baseline: str, candidate: str) -> Path:

@@ -83,3 +83,21 @@ def test_missing_cells_make_the_verdict_incomplete(run):
     assert gonogo(run, "--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "tf2.21-keras3") == 1
     verdict = json.loads((run_dir / "gonogo" / "tf2.15-keras2__tf2.21-keras3.json").read_text())
     assert verdict["verdict"] == "INCOMPLETE" and verdict["missing"] == {"tf2.21-keras3": ["layer_init.torch_linear"]}
+
+
+def test_a_results_document_with_an_unsafe_name_never_becomes_a_path(run, capsys):
+    """Names in results documents are untrusted: '../x' must not place a verdict outside the run folder."""
+    run_dir = run / "results" / "r1"
+    env_doc(run_dir, "tf2.21-keras3", [cell("layer_init.keras_dense", w=W)], run_id="r1")
+    doc = json.loads((run_dir / "tf2.21-keras3.json").read_text())
+    doc["environment"]["name"] = "../../escaped"
+    (run_dir / "evil.json").write_text(json.dumps(doc))
+    assert gonogo(run, "--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "../../escaped") == 2
+    assert "not safe as a file name" in capsys.readouterr().err
+    assert not list(run.rglob("*escaped*"))
+
+
+def test_a_name_ending_in_a_newline_is_not_safe():
+    from harness.paths import is_safe_name
+
+    assert is_safe_name("tf2.21-keras3") and not is_safe_name("tf2.21-keras3\n") and not is_safe_name("a/../b")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -22,20 +23,24 @@ def _discover():
     return scenario_mod.discover(["fake_scenarios"])
 
 
+def _spec(tmp_path: Path, environ: Mapping[str, str], scenarios_root: Path, package: str, context: dict[str, str]):
+    """A worker in the tool's own interpreter, running the scenarios of ``package`` found under ``scenarios_root``."""
+    return WorkerSpec(
+        python=sys.executable,
+        env=dict(environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(scenarios_root)])),
+        scratch=tmp_path / "scratch",
+        log_path=tmp_path / "scratch" / "worker.log",
+        scenario_packages=(package,),
+        startup_timeout=60,
+        context=context,
+    )
+
+
 def run_fakes(
     tmp_path: Path, ids: list[str], timeouts: dict[str, float] | None = None, context: dict[str, str] | None = None
 ):
     registry = _discover()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(RESOURCES)]))
-    spec = WorkerSpec(
-        python=sys.executable,
-        env=env,
-        scratch=tmp_path / "scratch",
-        log_path=tmp_path / "scratch" / "worker.log",
-        scenario_packages=("fake_scenarios",),
-        startup_timeout=60,
-        context=context or {},
-    )
+    spec = _spec(tmp_path, os.environ, RESOURCES, "fake_scenarios", context or {})
     results: list[dict] = []
     base = {i: scenario_mod.split_id(i)[0] for i in ids}
     limits = {i: (timeouts or {}).get(i, registry[base[i]].timeout or 60) if base[i] in registry else 60 for i in ids}
@@ -164,16 +169,7 @@ def _run_context_probe(tmp_path: Path, context: dict[str, str], environ: dict[st
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "probes.py").write_text(CONTEXT_PROBE)
-    env = dict(environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path / "pkg")]))
-    spec = WorkerSpec(
-        python=sys.executable,
-        env=env,
-        scratch=tmp_path / "scratch",
-        log_path=tmp_path / "scratch" / "worker.log",
-        scenario_packages=("ctx_scenarios",),
-        startup_timeout=60,
-        context=context,
-    )
+    spec = _spec(tmp_path, environ, tmp_path / "pkg", "ctx_scenarios", context)
     results: list[dict] = []
     Supervisor(spec, {"probe.context": 60}, {}, results.append).run(["probe.context"])
     return json.loads(results[0]["notes"][0])

@@ -14,12 +14,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from harness.matrix.located import Loc, Located
+from harness.paths import is_safe_name
 from harness.worker.protocol import LEGACY_KERAS_VAR, legacy_keras
 
 __all__ = ["RESERVED_NAMES", "check_env_block", "check_name", "check_python", "normalize_env", "pins", "short"]
 
 RESERVED_NAMES = frozenset({"tests", "lint", "report", "gonogo", "merge", "schema", "relay"})
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _PACKAGE_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PYTHON = re.compile(r"^3\.\d+(\.\d+)?$")
@@ -60,7 +60,7 @@ def _check_package(located: Located, loc: Loc, name: str, version: str) -> None:
 
 def check_name(located: Located, loc: Loc, name: str) -> None:
     """An environment name becomes a folder and a nox session: it must be safe as both."""
-    if not _SAFE_NAME.match(name) or ".." in name:
+    if not is_safe_name(name):
         located.problem(
             loc,
             f"environment name {name!r} is not safe as a file name "
