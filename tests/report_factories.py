@@ -109,7 +109,7 @@ def small_verdicts() -> list[Verdict]:
             ["relay:keras:h5"],
             "keras h5: 2 model(s) load-error",
             error="TypeError: bad config",
-            records=["h5::functional", "h5::sequential"],
+            records=["relay:keras:h5::functional", "relay:keras:h5::sequential"],
             count=2,
         ),
         reason(
@@ -117,7 +117,7 @@ def small_verdicts() -> list[Verdict]:
             "relay",
             ["relay:keras:keras"],
             "keras keras: 1 model(s) fallback-only (compile=False)",
-            records=["keras::functional"],
+            records=["relay:keras:keras::functional"],
             count=1,
         ),
         reason("warning", "drift-within", ["b.four"], "y: max abs 1e-07", records=["b.four::y"]),

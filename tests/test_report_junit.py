@@ -144,3 +144,23 @@ def test_any_text_gives_parseable_xml(text):
     xml = report.render_junit({}, [], [make_verdict(f"a{text}", f"b{text}", "NO-GO", [evil, warn])])
     suite = parse(xml).find("testsuite")
     assert suite.get("failures") == "1" and len(suite.findall("testcase")) == 2
+
+
+def test_failures_of_a_judged_path_land_on_the_artifacts_the_verdict_blocks(tmp_path):
+    """Through the real judge (not hand-made reasons): the relay failure sits on the failing model's case."""
+    from harness.drift import load_arrays
+    from harness.judge import judge
+    from harness.ledger import measure_path
+    from tests.factories import relay_row
+
+    rows = [
+        relay_row("A", "B", "load-error", model="functional", error_class="TypeError", message="bad"),
+        relay_row("A", "B", "loaded", model="sequential"),
+    ]
+    base, cand = env_doc(tmp_path, "A", [cell("a.x")]), env_doc(tmp_path, "B", [cell("a.x")], relay=rows)
+    verdict = judge(measure_path(base, cand, (load_arrays(tmp_path, base), load_arrays(tmp_path, cand))))
+    root = ET.fromstring(report.render_junit({"A": base, "B": cand}, ["A", "B"], [verdict]))
+    suite = next(s for s in root.iter("testsuite") if s.get("name") == "A -> B")
+    failing = sorted(c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None)
+    assert failing == ["relay:keras:keras:functional"]
+    assert suite.find("testcase[@name='relay:keras:keras:sequential']") is not None

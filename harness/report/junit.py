@@ -15,7 +15,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from harness.judge import Reason, Verdict
-from harness.paths import path_stem
 from harness.report.common import ordered
 from harness.results import EnvironmentResult
 from harness.worker.protocol import clean_text
@@ -56,10 +55,10 @@ def case_names(reason: Reason) -> list[str]:
 
 
 def _relay_names(reason: Reason) -> list[str]:
+    """``relay:<family>:<format>:<model>`` for each record ``relay:<family>:<format>::<model>`` of the reason."""
     names = []
     for scenario in reason.scenarios:
-        fmt = scenario.rsplit(":", 1)[-1]
-        models = [key.partition("::")[2] for key in reason.records if key.partition("::")[0] == fmt]
+        models = [key.partition("::")[2] for key in reason.records if key.partition("::")[0] == scenario]
         names += [f"{scenario}:{model}" for model in models] or [scenario]
     return names
 
@@ -168,9 +167,9 @@ def render_junit(
     root = ET.Element("testsuites", name="compat-matrix")
     judged = list(verdicts or [])
     for verdict in judged:
-        stem = path_stem(verdict.baseline, verdict.candidate)
         name = f"{verdict.baseline} -> {verdict.candidate}"
-        _suite(root, name, f"compat-matrix.{stem}", path_cases(verdict, docs), verdict.verdict)
+        classname = f"compat-matrix.{verdict.baseline}__{verdict.candidate}"  # a label, never a path
+        _suite(root, name, classname, path_cases(verdict, docs), verdict.verdict)
     candidates = {v.candidate for v in judged}
     for env in ordered(docs, order):
         if env not in candidates:
