@@ -112,8 +112,7 @@ class Recorder:
         result.invocation = self.invocation
         self.doc.scenarios = [c for c in self.doc.scenarios if c.id != result.id] + [result]
         self.doc.scenarios.sort(key=lambda s: self.order.get(s.id, len(self.order)))
-        if result.duration_s:
-            self.doc.timings.scenarios_s = round(self.doc.timings.scenarios_s + result.duration_s, 6)
+        self.doc.timings.scenarios_s = round(sum(c.duration_s or 0.0 for c in self.doc.scenarios), 6)
         sidecar = self.scratch / f"{result.id}.npz"
         if sidecar.exists():
             merge_npz(self.npz_path, result.id, sidecar)
@@ -131,7 +130,8 @@ class Recorder:
 def open_document(matrix: Matrix, env: Environment, run_dir: Path, run_id: str, rerun: list[str]) -> EnvironmentResult:
     """This run's document for ``env``: the one already written (a subset re-run keeps its other cells), else new.
 
-    The cells about to run again are dropped, with their stored values, so nothing stale survives beside them.
+    The cells about to run again are dropped, with their stored values and flaky marks, so nothing stale survives
+    beside them; so are cells an earlier failed installation left as env-error (this run installs again).
     """
     path = paths.results_file(run_dir, env.name)
     if not path.exists():
@@ -139,7 +139,24 @@ def open_document(matrix: Matrix, env: Environment, run_dir: Path, run_id: str, 
     doc = read_result(path)
     if doc.run_id != run_id or doc.environment.name != env.name:
         raise ResultsError(f"{path}: holds {doc.environment.name} of run {doc.run_id}, not {env.name} of run {run_id}")
-    doc.scenarios = [c for c in doc.scenarios if c.id not in set(rerun)]
-    drop_npz_cells(paths.records_file(run_dir, env.name), rerun)
+    drop_cells(doc, run_dir, set(rerun) | {c.id for c in doc.scenarios if c.status == "env-error"})
     doc.state, doc.env_error, doc.finished_at = "running", None, None
     return doc
+
+
+def drop_cells(doc: EnvironmentResult, run_dir: Path, ids: set[str]) -> None:
+    """Remove cells from the document, with their values in the ``.npz`` and their flaky marks."""
+    doc.scenarios = [c for c in doc.scenarios if c.id not in ids]
+    doc.flaky = [key for key in doc.flaky if key.partition("::")[0] not in ids]
+    drop_npz_cells(paths.records_file(run_dir, doc.environment.name), sorted(ids))
+
+
+def drop_other_locks(doc: EnvironmentResult, run_dir: Path, lock_sha256: str, keep: set[str]) -> list[str]:
+    """Drop kept cells measured with another lock (a ``latest`` that moved): they describe another environment.
+
+    Returns the dropped ids; the verdict then lists them as missing (INCOMPLETE) instead of mixing two releases.
+    """
+    locks = {inv.id: inv.lock_sha256 for inv in doc.invocations}
+    stale = {c.id for c in doc.scenarios if c.id not in keep and locks.get(c.invocation, lock_sha256) != lock_sha256}
+    drop_cells(doc, run_dir, stale)
+    return sorted(stale)

@@ -53,7 +53,7 @@ def completeness_flags(
 ) -> list[str]:
     """Loud problems with the run as a whole: nothing executed, or fewer cells than the last run of its matrix."""
     flags = []
-    executed = sum(1 for d in docs.values() for c in d.scenarios if c.status not in ("skip", "env-error"))
+    executed = sum(len(d.ran) for d in docs.values())
     if executed == 0:
         flags.append(f"run {run_dir.name} executed no scenario at all ({_cells(docs)} cells, none ran)")
     sha = next((d.matrix_sha256 for d in docs.values() if d.matrix_sha256), "")

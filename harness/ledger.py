@@ -49,6 +49,9 @@ class RelayDelta(_Model):
     candidate: RelayResult
     baseline_outcome: str = Field(description="A loading its own artifact; 'absent' when A did not try.")
     baseline_optimizer: str = "n/a"
+    candidate_own_outcome: str = Field(
+        "absent", description="B loading its own artifact of the same model and format: is the break B's own?"
+    )
 
     @property
     def error(self) -> str:
@@ -73,7 +76,6 @@ class Ledger(_Model):
     measured_at: str
     baseline: Side
     candidate: Side
-    ran_in_both: int = Field(description="Scenarios that ran (neither skipped nor env-error) on both sides.")
     cells: list[CellDelta] = Field(default_factory=list)
     records: list[DriftEntry] = Field(default_factory=list)
     relay: list[RelayDelta] = Field(default_factory=list)
@@ -125,23 +127,26 @@ def _cells(base: EnvironmentResult, cand: EnvironmentResult) -> list[CellDelta]:
     return [_cell_delta(sid, base.cell(sid), cand.cell(sid)) for sid in ids]
 
 
-def _ran(cell: ScenarioResult | None) -> bool:
-    return cell is not None and cell.status not in ("skip", "env-error")
-
-
 def _relay_key(row: RelayResult) -> tuple[str, str, str]:
     return row.family, row.format, row.model
 
 
 def _relay(base: EnvironmentResult, cand: EnvironmentResult) -> list[RelayDelta]:
     """B loading A's artifacts, beside A loading its own (the reference: what A itself cannot load is no break)."""
-    name = base.environment.name
+    name, cand_name = base.environment.name, cand.environment.name
     own = {_relay_key(r): r for r in base.relay if r.producer == name}
+    cand_own = {_relay_key(r): r.outcome for r in cand.relay if r.producer == cand_name}
     deltas = []
     for row in sorted((r for r in cand.relay if r.producer == name), key=_relay_key):
         ref = own.get(_relay_key(row))
         outcome, optimizer = (ref.outcome, ref.optimizer) if ref else ("absent", "n/a")
-        deltas.append(RelayDelta(candidate=row, baseline_outcome=outcome, baseline_optimizer=optimizer))
+        delta = RelayDelta(
+            candidate=row,
+            baseline_outcome=outcome,
+            baseline_optimizer=optimizer,
+            candidate_own_outcome=cand_own.get(_relay_key(row), "absent"),
+        )
+        deltas.append(delta)
     return deltas
 
 
@@ -160,7 +165,6 @@ def measure_path(
         measured_at=now_iso(),
         baseline=_side(base, selected),
         candidate=_side(cand, selected),
-        ran_in_both=sum(1 for c in base.scenarios if _ran(c) and _ran(cand.cell(c.id))),
         cells=_cells(base, cand),
         records=measure(cand, base, arrays[1], arrays[0], tolerances),
         relay=_relay(base, cand),

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness import paths, relay
-from harness.documents import Recorder, new_document, open_document, resolved_of
+from harness.documents import Recorder, drop_other_locks, new_document, open_document, resolved_of
 from harness.errors import ProvisionError
 from harness.matrix import Matrix, restrict
 from harness.provision import Provisioned, provision
@@ -113,6 +114,9 @@ class EnvironmentPipeline:
         doc.timings.provision_s = round(prov.seconds, 3)
         doc.environment.resolved = resolved_of(prov)
         invocation.lock_sha256 = prov.lock_sha256
+        stale = drop_other_locks(doc, self.run_dir, prov.lock_sha256, set(chosen))
+        if stale:
+            print(f"{self.env.name}: {len(stale)} kept cells came from another lock and were dropped", file=sys.stderr)
         to_run = self._skip_unmet(recorder, chosen, capabilities(prov.packages, self.env.env))
         if to_run:
             self._supervise(recorder, scratch, to_run, repeat)
@@ -159,7 +163,7 @@ class EnvironmentPipeline:
         stats = supervisor.run(to_run)
         if repeat > 1:
             doc.repeats = repeat
-            doc.flaky = _find_flaky(doc, spec, supervisor, to_run, repeat)
+            doc.flaky = sorted({*doc.flaky, *_find_flaky(doc, spec, supervisor, to_run, repeat)})
         doc.timings.worker_starts = stats.worker_starts
         doc.timings.import_s = round(stats.import_s[0], 3) if stats.import_s else None
         doc.timings.import_s_total = round(sum(stats.import_s), 3)

@@ -99,6 +99,11 @@ class ScenarioResult(_Model):
     output_tail: str = ""
     invocation: str = Field("", description="The invocation (see EnvironmentResult.invocations) that wrote the cell.")
 
+    @property
+    def ran(self) -> bool:
+        """Whether the scenario ran here at all (a skip or an environment that failed to install did not)."""
+        return self.status not in ("skip", "env-error")
+
 
 class InstallOptions(_Model):
     """Where the installer looks for packages, beyond its defaults."""
@@ -226,6 +231,11 @@ class EnvironmentResult(_Model):
 
     def cell(self, scenario_id: str) -> ScenarioResult | None:
         return next((s for s in self.scenarios if s.id == scenario_id), None)
+
+    @property
+    def ran(self) -> set[str]:
+        """The scenarios that ran in this environment."""
+        return {c.id for c in self.scenarios if c.ran}
 
 
 def now_iso() -> str:

@@ -51,10 +51,6 @@ def policy_of(matrix: Matrix | None) -> Policy:
     return Policy(tolerances=tolerances, waivers=tuple(matrix.drift.waivers), expected=matrix.scenario_ids)
 
 
-def _ran(doc: EnvironmentResult) -> set[str]:
-    return {c.id for c in doc.scenarios if c.status not in ("skip", "env-error")}
-
-
 def check_comparable(
     docs: Mapping[str, EnvironmentResult], matrix: Matrix | None, baseline: str, candidate: str
 ) -> None:
@@ -73,7 +69,7 @@ def check_comparable(
                 "'upgrades:' entry of the matrix declares the move"
             )
     failed = {docs[baseline].state, docs[candidate].state} & {"env-error"}
-    if not failed and not _ran(docs[baseline]) & _ran(docs[candidate]):
+    if not failed and not docs[baseline].ran & docs[candidate].ran:
         raise NotComparable(f"{baseline} -> {candidate}: not comparable: no scenario ran in both environments")
 
 

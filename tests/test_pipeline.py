@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -115,16 +116,16 @@ def test_repeats_mark_records_that_change_as_flaky(tmp_path):
     assert results.read_result(tmp_path / "r" / "plain.json").flaky == ["fault.l_flaky::noisy"]
 
 
-def _fake_provision(env, venv_dir, *, environ=None):
+def _fake_provision(env, venv_dir, *, environ=None, lock="0" * 64):
     """The tool's own interpreter as the 'environment': plumbing tests need no registry (and run offline)."""
     from harness.provision import Provisioned
 
     packages = {"six": "1.16.0", "numpy": np.__version__}
-    return Provisioned(python=Path(sys.executable), packages=packages, lock_text="", lock_sha256="0" * 64)
+    return Provisioned(python=Path(sys.executable), packages=packages, lock_text="", lock_sha256=lock)
 
 
-def _offline_run(tmp_path, monkeypatch, selection=()):
-    monkeypatch.setattr("harness.pipeline.provision", _fake_provision)
+def _offline_run(tmp_path, monkeypatch, selection=(), provisioner=_fake_provision):
+    monkeypatch.setattr("harness.pipeline.provision", provisioner)
     m, registry = _setup(tmp_path)
     return EnvironmentPipeline(
         m,
@@ -137,6 +138,26 @@ def _offline_run(tmp_path, monkeypatch, selection=()):
         extra_pythonpath=(RESOURCES,),
         environ={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
     ).run(selection=selection)
+
+
+def test_cells_measured_with_another_lock_are_dropped_not_mixed(tmp_path, monkeypatch):
+    """A `latest` that moved between two invocations: the old cells describe another environment."""
+    _offline_run(tmp_path, monkeypatch)
+    moved = functools.partial(_fake_provision, lock="1" * 64)
+    doc = _offline_run(tmp_path, monkeypatch, selection=["fault.z_*"], provisioner=moved)
+    assert [c.id for c in doc.scenarios] == ["fault.z_last_passes"]
+
+
+def test_env_error_cells_of_a_failed_install_do_not_survive_a_later_run(tmp_path, monkeypatch):
+    from harness.errors import ProvisionError
+
+    def refuse(env, venv_dir, *, environ=None):
+        raise ProvisionError("resolving failed: index unreachable")
+
+    failed = _offline_run(tmp_path, monkeypatch, provisioner=refuse)
+    assert {c.status for c in failed.scenarios} == {"env-error"}
+    doc = _offline_run(tmp_path, monkeypatch, selection=["fault.a_*"])
+    assert [(c.id, c.status) for c in doc.scenarios] == [("fault.a_first_passes", "pass")]
 
 
 def test_a_subset_rerun_keeps_every_other_cell_and_its_values(tmp_path, monkeypatch):
@@ -180,3 +201,14 @@ def test_a_pin_that_does_not_exist_fails_the_run_command_naming_it(tmp_path, mon
     doc = results.read_result(tmp_path / "res" / "r" / "broken.json")
     assert doc.state == "env-error" and words in doc.env_error.message
     assert {c.status for c in doc.scenarios} == {"env-error"} and len(doc.scenarios) == 5
+
+
+def test_dropping_a_cell_drops_its_values_and_flaky_marks(tmp_path):
+    from harness.documents import drop_cells
+    from tests.factories import cell, env_doc
+
+    doc = env_doc(tmp_path, "e", [cell("a.x", w=np.ones(3)), cell("a.y", v=np.zeros(2))], flaky=["a.x::w", "a.y::v"])
+    drop_cells(doc, tmp_path, {"a.x"})
+    assert [c.id for c in doc.scenarios] == ["a.y"] and doc.flaky == ["a.y::v"]
+    with np.load(tmp_path / "e.npz") as data:
+        assert sorted(data.files) == ["a.y::v"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -28,7 +27,6 @@ from harness.results import now_iso
 __all__ = ["EXIT_CODES", "Reason", "Verdict", "judge", "verdict_schema"]
 
 VERDICT_SCHEMA_VERSION: Literal[2] = 2
-VERDICT_SCHEMA_PATH = Path(__file__).parent / "schemas" / "verdict.schema.json"
 VerdictName = Literal["GO", "GO-WITH-WARNINGS", "NO-GO", "INCOMPLETE"]
 EXIT_CODES: dict[str, int] = {"GO": 0, "GO-WITH-WARNINGS": 0, "NO-GO": 1, "INCOMPLETE": 1}
 SEVERITIES: tuple[Severity, ...] = ("no-go", "warning", "waived", "fixed", "info")
@@ -81,7 +79,9 @@ def _covers(waiver: WaiverSpec, reason: Reason, candidate: str) -> bool:
 def _waive(reason: Reason, waivers: list[WaiverSpec], candidate: str, today: datetime.date) -> Reason:
     if reason.severity not in ("no-go", "warning"):
         return reason
-    waiver = next((w for w in waivers if _covers(w, reason, candidate)), None)
+    matching = [w for w in waivers if _covers(w, reason, candidate)]
+    # a live waiver wins over an expired one listed before it (a renewal is usually appended, not edited in)
+    waiver = next((w for w in matching if w.expires >= today), matching[0] if matching else None)
     if waiver is None:
         return reason
     info = waiver.model_dump(mode="json")
@@ -94,7 +94,7 @@ def _waive(reason: Reason, waivers: list[WaiverSpec], candidate: str, today: dat
     )
 
 
-def _decision(reasons: list[Reason], missing: dict[str, list[str]], ledger: Ledger) -> VerdictName:
+def _decision(reasons: list[Reason], missing: dict[str, list[str]]) -> VerdictName:
     if any(r.severity == "no-go" for r in reasons):
         return "NO-GO"
     if missing or any(r.kind == "incomplete" for r in reasons):
@@ -131,7 +131,7 @@ def judge(
         candidate=candidate,
         run_id=ledger.run_id,
         decided_at=now_iso(),
-        verdict=_decision(reasons, missing, ledger),
+        verdict=_decision(reasons, missing),
         counts={severity: sum(1 for r in reasons if r.severity == severity) for severity in SEVERITIES},
         reasons=reasons,
         missing=missing,

@@ -13,6 +13,7 @@ Grouping rules, each because one cause otherwise shows as many lines:
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
@@ -40,9 +41,11 @@ ReasonKind = Literal[
     "deprecation",
     "new-skip",
     "optimizer-state-lost",
+    "new-failure",
     "fixed",
     "flaky",
     "shared-failure",
+    "own-failure",
     "not-run",
 ]
 KIND_ORDER = {kind: i for i, kind in enumerate(get_args(ReasonKind))}
@@ -74,14 +77,17 @@ class Builder:
         self.reasons: list[Reason] = []
 
     def rerun(self, scenarios: Iterable[str]) -> str:
-        selection = " ".join(f"-k '{s}'" for s in sorted(set(scenarios)))
-        return f"COMPAT_RUN_ID={self.ledger.run_id} ./cm -s {self.base} {self.cand} -- {selection}"
+        """One command re-running exactly these cells on both sides (every part quoted: ids come from files)."""
+        selection = " ".join(f"-k {shlex.quote(s)}" for s in sorted(set(scenarios)))
+        sessions = f"{shlex.quote(self.base)} {shlex.quote(self.cand)}"
+        return f"COMPAT_RUN_ID={shlex.quote(self.ledger.run_id)} ./cm -s {sessions} -- {selection}"
 
     def relay_rerun(self) -> str:
-        run = self.ledger.run_id
+        """Save A's artifacts again, then load them in A (the reference) and in B."""
+        run = f"COMPAT_RUN_ID={shlex.quote(self.ledger.run_id)}"
+        consumers = f"relay-{shlex.quote(self.base)} relay-{shlex.quote(self.cand)}"
         return (
-            f"COMPAT_RUN_ID={run} ./cm -s {self.base} -- -k 'relay.produce' && "
-            f"COMPAT_RUN_ID={run} ./cm -s relay-{self.cand} --no-dependencies"
+            f"{run} ./cm -s {shlex.quote(self.base)} -- -k relay.produce && {run} ./cm -s {consumers} --no-dependencies"
         )
 
     def add(self, severity: Severity, kind: ReasonKind, scenarios: list[str], summary: str, **extra: Any) -> None:
@@ -160,6 +166,21 @@ def _cell(builder: Builder, delta: CellDelta, folded: dict[str, list[DriftEntry]
             [sid],
             f"{before} on {builder.base}, passes on {builder.cand}",
             error=delta.baseline_message,
+            records=[f"{sid}::{e.record}" for e in folded.get(sid, []) if e.verdict not in ("identical", "info")],
+        )
+    elif before in BROKEN and after in BROKEN:
+        statuses = before if before == after else f"{before} on {builder.base}, {after} on {builder.cand}"
+        builder.add(
+            "info", "shared-failure", [sid], f"broken on both sides ({statuses})", error=delta.candidate_message
+        )
+    elif before in ("skip", "absent") and after in BROKEN:
+        builder.add(
+            "warning",
+            "new-failure",
+            [sid],
+            f"{'skipped' if before == 'skip' else 'not run'} on {builder.base}, {after} on {builder.cand}: "
+            "nothing on the baseline used it, so it breaks no existing code",
+            error=delta.candidate_message,
         )
     elif before == "pass" and after == "skip":
         builder.add(
@@ -182,14 +203,23 @@ def is_deprecation(text: str) -> bool:
     return text.startswith(_DEPRECATION_CATEGORIES) or bool(_DEPRECATION_WORDS.search(text))
 
 
+_NAMED = re.compile(r"`[^`]*`")
+
+
 def _deprecations(builder: Builder, cells: list[CellDelta]) -> None:
-    """New framework deprecations on B, one reason per warning; other new warnings (retracing notes) are not."""
-    by_message: dict[str, list[str]] = {}
+    """New framework deprecations on B, one reason per wording; other new warnings (retracing notes) are not.
+
+    Messages that differ only in the API they name (``torch.jit.script`` / ``trace`` / ``save`` "is deprecated,
+    switch to ``torch.export``") are one deprecation of one family of APIs.
+    """
+    by_shape: dict[str, dict[str, list[str]]] = {}
     for delta in cells:
         for text in filter(is_deprecation, delta.new_framework_warnings):
-            by_message.setdefault(text, []).append(delta.scenario)
-    for text, scenarios in sorted(by_message.items()):
-        builder.add("warning", "deprecation", scenarios, f"new framework warning on {builder.cand}: {text}"[:600])
+            by_shape.setdefault(_NAMED.sub("`…`", text), {}).setdefault(text, []).append(delta.scenario)
+    for _, texts in sorted(by_shape.items()):
+        scenarios = sorted({s for found in texts.values() for s in found})
+        shown = "; ".join(sorted(texts)[:3]) + (f" (+{len(texts) - 3} alike)" if len(texts) > 3 else "")
+        builder.add("warning", "deprecation", scenarios, f"new framework warning on {builder.cand}: {shown}"[:900])
 
 
 def collect(ledger: Ledger) -> list[Reason]:
@@ -197,11 +227,12 @@ def collect(ledger: Ledger) -> list[Reason]:
     builder = Builder(ledger)
     if _environment(builder):
         return builder.reasons
-    regressed = {c.scenario for c in ledger.cells if c.baseline_status == "pass" and c.candidate_status in BROKEN}
-    folded = grouped([e for e in ledger.records if e.scenario in regressed], lambda e: e.scenario)
+    # a cell whose status changed is one reason: the records it lost or changed are folded into it
+    changed = {c.scenario for c in ledger.cells if (c.baseline_status in BROKEN) != (c.candidate_status in BROKEN)}
+    folded = grouped([e for e in ledger.records if e.scenario in changed], lambda e: e.scenario)
     for delta in ledger.cells:
         _cell(builder, delta, folded)
     _deprecations(builder, ledger.cells)
-    add_record_reasons(builder, [e for e in ledger.records if e.scenario not in regressed])
+    add_record_reasons(builder, [e for e in ledger.records if e.scenario not in changed])
     add_relay_reasons(builder, ledger.relay)
     return builder.reasons

@@ -20,11 +20,11 @@ def _relay_class(delta: RelayDelta) -> tuple[Severity, ReasonKind] | None:
     if after is None:  # the candidate skipped it: nothing was tried
         return None
     if after > before:
-        return (
-            ("warning", "optimizer-state-lost")
-            if delta.candidate.outcome == "optimizer-state-lost"
-            else ("no-go", "relay")
-        )
+        if delta.candidate.outcome == "optimizer-state-lost":
+            return "warning", "optimizer-state-lost"
+        own = _RELAY_RANK.get(delta.candidate_own_outcome, 0)
+        # B fails its own files of this format as badly: one cause, carried by B's save_load cell, not the relay
+        return ("info", "own-failure") if own >= after else ("no-go", "relay")
     if after < before:
         return "fixed", "fixed"
     return ("info", "shared-failure") if after >= _RELAY_RANK["loaded-drifted"] else None
@@ -43,6 +43,8 @@ def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
             f"{family} models saved as {fmt} on {builder.base}: {len(models)} ({', '.join(models)}) "
             f"{outcome}{how} on {builder.cand}, {group[0].baseline_outcome} on {builder.base} itself"
         )
+        if kind == "own-failure":
+            summary += f"; {builder.cand} fails its own {fmt} files the same way (see its save_load cell)"
         errors = [d.candidate.max_abs_error for d in group if d.candidate.max_abs_error is not None]
         scenario = f"relay:{family}:{fmt}"
         builder.add(

@@ -76,7 +76,7 @@ def reason_block(reason: Reason, number: int, error_limit: int) -> list[str]:
 
 def reason_line(reason: Reason) -> str:
     """A reason on one list line: what is folded, and blocking reasons beyond the limit."""
-    error = mdsafe.line(reason.error, -1)  # a traceback's cause
+    error = mdsafe.line(reason.error, 0)  # an error text leads with its class and message
     said = f" ({mdsafe.text(error)})" if error and error not in reason.summary else ""
     what = f"**{mdsafe.text(reason.kind)}** {_scenarios(reason, 4)}{_covers(reason)}"
     return f"- {what}: {mdsafe.text(reason.summary)}{said}"
