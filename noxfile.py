@@ -37,7 +37,8 @@ RUN_ID = os.environ.setdefault("COMPAT_RUN_ID", new_run_id())
 
 def _run_args() -> list[str]:
     """``--run`` for the commands that read a run: the named one, this invocation's if it wrote any, else the latest."""
-    return ["--run", RUN_ID if RUN_NAMED or (ROOT / "results" / RUN_ID).is_dir() else ""]
+    results = Path(os.environ.get("COMPAT_RESULTS_DIR", ROOT / "results"))
+    return ["--run", RUN_ID if RUN_NAMED or (results / RUN_ID).is_dir() else ""]
 
 
 SCENARIO_PACKAGES = tuple(os.environ.get("COMPAT_SCENARIO_PACKAGES", "scenarios").split(","))

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,13 +147,11 @@ def _matrix_or_none(args: argparse.Namespace) -> matrix_mod.Matrix | None:
         return None
 
 
-def _default_pairs(matrix: matrix_mod.Matrix | None, docs: Mapping[str, object]) -> list[tuple[str, str]]:
-    """The matrix's upgrade paths whose two environments both have results in this run."""
+def _default_pairs(matrix: matrix_mod.Matrix | None) -> list[tuple[str, str]]:
+    """The matrix's upgrade paths (a side without results in the run is judged INCOMPLETE, never skipped)."""
     if matrix is None:
         return []
-    return [
-        (p.baseline, p.candidate) for p in matrix_mod.upgrade_paths(matrix) if {p.baseline, p.candidate} <= set(docs)
-    ]
+    return [(p.baseline, p.candidate) for p in matrix_mod.upgrade_paths(matrix)]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -167,7 +165,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise HarnessError(f"{run_dir}: the folder holds no results documents")
     matrix = _matrix_or_none(args)
     order = list(matrix.environments) if matrix else []
-    verdicts = [v for _, v in judge_paths(run_dir, docs, _default_pairs(matrix, docs), policy_of(matrix))]
+    verdicts = [v for _, v in judge_paths(run_dir, docs, _default_pairs(matrix), policy_of(matrix))]
     results_dir = Path(args.results_dir)
     runs = history.list_runs(results_dir, known={run_dir: docs})  # every run read once, this one not again
     flags = history.completeness_flags(run_dir, docs, results_dir, runs)
@@ -186,6 +184,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     blocked = [f"{v.baseline} -> {v.candidate}: {v.verdict}" for v in verdicts if v.exit_code]
     for line in blocked:
         print(f"upgrade path {line}", file=sys.stderr)
+    if matrix is None:
+        print("report: no verdicts: the matrix could not be read (see the note above)", file=sys.stderr)
+        return 2
     return 1 if flags or (blocked and args.gate == "verdicts") else 0
 
 
@@ -203,20 +204,21 @@ def cmd_gonogo(args: argparse.Namespace) -> int:
         check_comparable(docs, matrix, args.baseline, args.candidate)
         pairs = [(args.baseline, args.candidate)]
     else:
-        pairs = _default_pairs(matrix, docs)
+        pairs = _default_pairs(matrix)
         if not pairs:
-            raise HarnessError(f"{run_dir}: no upgrade path of the matrix has results for both its environments")
+            raise HarnessError(f"{args.matrix}: the matrix has no upgrade path to judge (declare one under upgrades:)")
     judged = judge_paths(run_dir, docs, pairs, policy_of(matrix))
     order = list(matrix.environments) if matrix else []
     for _, verdict in judged:
         markdown = report.render_verdict_markdown(verdict, limit=args.limit)
         report.write_text(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "md"), markdown)
-        pair = {k: docs[k] for k in (verdict.baseline, verdict.candidate)}
+        pair = {k: docs[k] for k in (verdict.baseline, verdict.candidate) if k in docs}
         html = report.render_html(run_dir, pair, order, [verdict])
         report.write_text(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "html"), html)
         print(markdown)
         stem = paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "{md,json,html}")
-        print(f"verdict written to {stem}; ledger in {run_dir / verdict.ledger}")
+        ledger = f"; ledger in {run_dir / verdict.ledger}" if verdict.ledger else ""
+        print(f"verdict written to {stem}{ledger}")
     return max(v.exit_code for _, v in judged)
 
 
@@ -305,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: A failure of compat-matrix itself, never to be mistaken for a verdict (1) or a usage error (2).
+INTERNAL_ERROR = 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -312,3 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # a bug or an input no check foresaw: one line, its own exit code, not a traceback
+        if os.environ.get("COMPAT_DEBUG"):
+            raise
+        where = exc.__traceback__
+        while where is not None and where.tb_next is not None:
+            where = where.tb_next
+        line = f" at {where.tb_frame.f_code.co_filename}:{where.tb_lineno}" if where else ""
+        print(f"compat-matrix internal error{line}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return INTERNAL_ERROR

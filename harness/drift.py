@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from harness import paths
+from harness.errors import ResultsError
 from harness.results import EnvironmentResult, RecordSummary, npz_key
 
 __all__ = [
@@ -203,11 +206,19 @@ def compare_api_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Verdic
 
 
 def load_arrays(run_dir: Path, doc: EnvironmentResult) -> dict[str, np.ndarray]:
-    """The environment's record values from its ``.npz`` (empty when it has none)."""
-    if not doc.records_file or not (Path(run_dir) / doc.records_file).exists():
+    """The environment's record values from its ``.npz`` (empty when it has none).
+
+    The file is the one the run folder's layout names, never a path the (untrusted) document gives; pickled
+    objects are refused, and a file that is not a readable archive is a ``ResultsError`` naming it.
+    """
+    path = paths.records_file(run_dir, doc.environment.name)
+    if not doc.records_file or not path.is_file():
         return {}
-    with np.load(Path(run_dir) / doc.records_file) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ResultsError(f"{path}: not a readable record archive ({type(exc).__name__}: {exc})") from None
 
 
 def _value(record: RecordSummary, scenario: str, arrays: Mapping[str, np.ndarray]) -> Any:

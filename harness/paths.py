@@ -26,8 +26,8 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 def is_safe_name(name: str) -> bool:
-    """An environment name that is one plain file name: letters, digits, '.', '_', '+', '-'; never '..' or '/'."""
-    return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name
+    """One plain file name: letters, digits, '.', '_', '+', '-'; never '..', '/' nor '__' (it joins two names)."""
+    return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name and "__" not in name
 
 
 def _name(env: str) -> str:

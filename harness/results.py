@@ -141,6 +141,14 @@ class ResolvedEnvironment(_Model):
 
 #: ``fallback-only``: the plain call a user writes failed and only a fallback (``compile=False``, ...) loaded it.
 RelayOutcome = Literal["loaded", "loaded-drifted", "fallback-only", "load-error", "optimizer-state-lost", "skip"]
+#: How bad each outcome is, for judging (worse on B blocks) and for showing a cell's worst outcome first.
+RELAY_BADNESS: dict[str, int] = {
+    "loaded": 0,
+    "optimizer-state-lost": 1,
+    "loaded-drifted": 2,
+    "fallback-only": 3,
+    "load-error": 4,
+}
 
 
 class RelayResult(_Model):

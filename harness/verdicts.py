@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,10 @@ import numpy as np
 from harness import paths
 from harness.drift import Tolerance, load_arrays
 from harness.errors import HarnessError
-from harness.judge import Verdict, judge
+from harness.judge import Reason, Verdict, judge
 from harness.ledger import Ledger, measure_path
 from harness.matrix import Matrix, WaiverSpec, comparable
-from harness.results import EnvironmentResult
+from harness.results import EnvironmentResult, now_iso
 from harness.worker.atomic import write_text_atomic
 
 __all__ = ["NotComparable", "Policy", "judge_paths", "policy_of"]
@@ -90,16 +91,45 @@ def _write(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
+def absent_verdict(baseline: str, candidate: str, run_id: str, absent: list[str]) -> Verdict:
+    """INCOMPLETE for a path a side of which has no results in the run (a shard that never arrived)."""
+    reason = Reason(
+        severity="info",
+        kind="incomplete",
+        scenarios=["(run)"],
+        summary=f"no results for {', '.join(absent)} in run {run_id}: nothing could be measured",
+        reproduce=" && ".join(f"COMPAT_RUN_ID={shlex.quote(run_id)} ./cm -s {shlex.quote(name)}" for name in absent),
+    )
+    return Verdict(
+        baseline=baseline,
+        candidate=candidate,
+        run_id=run_id,
+        decided_at=now_iso(),
+        verdict="INCOMPLETE",
+        counts={"no-go": 0, "warning": 0, "waived": 0, "fixed": 0, "info": 1},
+        reasons=[reason],
+        missing={name: ["(every cell)"] for name in absent},
+    )
+
+
 def judge_paths(
     run_dir: Path,
     docs: Mapping[str, EnvironmentResult],
     pairs: list[tuple[str, str]],
     policy: Policy,
-) -> list[tuple[Ledger, Verdict]]:
+) -> list[tuple[Ledger | None, Verdict]]:
     """Measure, persist and judge each (baseline, candidate) pair; ledgers and verdicts land in the run folder."""
     arrays = _Arrays(run_dir, docs)
-    judged = []
+    judged: list[tuple[Ledger | None, Verdict]] = []
     for base, cand in pairs:
+        absent = [name for name in (base, cand) if name not in docs]
+        if absent:
+            verdict = absent_verdict(base, cand, run_dir.name, absent)
+            _write(
+                paths.verdict_file(run_dir, base, cand), json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n"
+            )
+            judged.append((None, verdict))
+            continue
         ledger = measure_path(
             docs[base], docs[cand], (arrays[base], arrays[cand]), expected=policy.expected, tolerances=policy.tolerances
         )

@@ -101,3 +101,36 @@ def test_a_name_ending_in_a_newline_is_not_safe():
     from harness.paths import is_safe_name
 
     assert is_safe_name("tf2.21-keras3") and not is_safe_name("tf2.21-keras3\n") and not is_safe_name("a/../b")
+    assert not is_safe_name("a__b")  # '__' joins the two names of a path's files: 'a__b'+'c' vs 'a'+'b__c'
+
+
+def test_a_path_whose_side_never_arrived_is_incomplete_not_skipped(run):
+    """A CI shard that did not upload: the paths through it must not quietly disappear from the verdicts."""
+    (run / "results" / "r1" / "tf2.16-keras3.json").unlink()
+    assert gonogo(run, "--run", "r1") == 1
+    gonogo_dir = run / "results" / "r1" / "gonogo"
+    verdict = json.loads((gonogo_dir / "tf2.15-keras2__tf2.16-keras3.json").read_text())
+    assert verdict["verdict"] == "INCOMPLETE" and verdict["missing"] == {"tf2.16-keras3": ["(every cell)"]}
+    assert json.loads((gonogo_dir / "tf2.15-keras2__tf2.21-keras3.json").read_text())["verdict"] == "GO"
+
+
+def test_report_without_a_readable_matrix_writes_reports_but_exits_2(run, capsys):
+    (run / "matrix.yaml").write_text("environments: [")
+    common = ["--matrix", str(run / "matrix.yaml"), "--results-dir", str(run / "results"), "--run", "r1"]
+    assert main(["report", *common]) == 2
+    assert (run / "results" / "r1" / "report.md").exists() and "no verdicts" in capsys.readouterr().err
+
+
+def test_a_corrupt_record_archive_is_a_one_line_error(run, capsys):
+    (run / "results" / "r1" / "tf2.16-keras3.npz").write_bytes(b"PK\x03\x04 not a zip")
+    assert gonogo(run, "--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "tf2.16-keras3") == 2
+    err = capsys.readouterr().err
+    assert "tf2.16-keras3.npz: not a readable record archive" in err and "Traceback" not in err
+
+
+def test_report_renders_a_path_whose_side_never_arrived(run):
+    (run / "results" / "r1" / "tf2.16-keras3.json").unlink()
+    common = ["--matrix", str(run / "matrix.yaml"), "--results-dir", str(run / "results"), "--run", "r1"]
+    assert main(["report", *common]) == 1
+    markdown = (run / "results" / "r1" / "report.md").read_text()
+    assert "| tf2.15-keras2 | tf2.16-keras3 | **INCOMPLETE** |" in markdown

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from harness.judge import reasons as found
-from harness.judge.reasons import Reason, Severity
+from harness.judge.reasons import Reason, Severity, is_pseudo
 from harness.ledger import Ledger
 from harness.matrix import WaiverSpec
 from harness.results import now_iso
@@ -109,7 +109,7 @@ def _missing(ledger: Ledger) -> dict[str, list[str]]:
 def _changed(reasons: list[Reason]) -> list[str]:
     """Scenarios that behave differently on B: every reason that is more than a note names them."""
     shown = {s for r in reasons if r.severity in ("no-go", "warning", "waived") for s in r.scenarios}
-    return sorted(s for s in shown if not s.startswith("("))
+    return sorted(s for s in shown if not is_pseudo(s))
 
 
 def judge(

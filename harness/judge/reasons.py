@@ -1,4 +1,4 @@
-"""From a ledger to reasons, one per root cause: the grouping half of the go/no-go policy (``harness.gonogo``).
+"""From a ledger to reasons, one per root cause: the grouping half of the go/no-go policy (``harness.judge.policy``).
 
 Grouping rules, each because one cause otherwise shows as many lines:
 - a cell that regressed is one reason; its records' drift is folded into it (a crashed cell loses every record);
@@ -49,6 +49,11 @@ ReasonKind = Literal[
     "not-run",
 ]
 KIND_ORDER = {kind: i for i, kind in enumerate(get_args(ReasonKind))}
+
+
+def is_pseudo(scenario: str) -> bool:
+    """'(environment)' and '(run)': a reason about a whole side, not about one of its cells."""
+    return scenario.startswith("(")
 
 
 class Reason(BaseModel):

@@ -5,29 +5,28 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.ledger import RelayDelta
+from harness.results import RELAY_BADNESS
 
 if TYPE_CHECKING:
     from harness.judge.reasons import Builder, ReasonKind, Severity
 
 __all__ = ["add_relay_reasons"]
 
-_RELAY_RANK = {"loaded": 0, "optimizer-state-lost": 1, "loaded-drifted": 2, "fallback-only": 3, "load-error": 4}
-
 
 def _relay_class(delta: RelayDelta) -> tuple[Severity, ReasonKind] | None:
-    after = _RELAY_RANK.get(delta.candidate.outcome)
-    before = _RELAY_RANK.get(delta.baseline_outcome, 0)
+    after = RELAY_BADNESS.get(delta.candidate.outcome)
+    before = RELAY_BADNESS.get(delta.baseline_outcome, 0)
     if after is None:  # the candidate skipped it: nothing was tried
         return None
     if after > before:
         if delta.candidate.outcome == "optimizer-state-lost":
             return "warning", "optimizer-state-lost"
-        own = _RELAY_RANK.get(delta.candidate_own_outcome, 0)
+        own = RELAY_BADNESS.get(delta.candidate_own_outcome, 0)
         # B fails its own files of this format as badly: one cause, carried by B's save_load cell, not the relay
         return ("info", "own-failure") if own >= after else ("no-go", "relay")
     if after < before:
         return "fixed", "fixed"
-    return ("info", "shared-failure") if after >= _RELAY_RANK["loaded-drifted"] else None
+    return ("info", "shared-failure") if after >= RELAY_BADNESS["loaded-drifted"] else None
 
 
 def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:

@@ -64,7 +64,7 @@ def check_name(located: Located, loc: Loc, name: str) -> None:
         located.problem(
             loc,
             f"environment name {name!r} is not safe as a file name "
-            "(letters, digits, '.', '_', '+', '-'; no '/', no '..')",
+            "(letters, digits, '.', '_', '+', '-'; no '/', no '..', no '__')",
         )
     elif name in RESERVED_NAMES or name.startswith("relay-"):
         located.problem(loc, f"environment name {name!r} is reserved for a nox session")

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from harness.judge import Reason, Verdict
+from harness.judge.reasons import is_pseudo
 from harness.report.common import ordered
 from harness.results import EnvironmentResult
 from harness.worker.protocol import clean_text
@@ -45,7 +46,7 @@ class Case:
 
 def case_names(reason: Reason) -> list[str]:
     """The test cases of a path's suite that ``reason`` covers."""
-    if any(s.startswith("(") for s in reason.scenarios):
+    if any(is_pseudo(s) for s in reason.scenarios):
         return [ENVIRONMENT_CASE]
     if reason.kind == "relay" or any(s.startswith("relay:") for s in reason.scenarios):
         return _relay_names(reason)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.results import EnvironmentResult, RelayResult
+from harness.results import RELAY_BADNESS, EnvironmentResult, RelayResult
 
 __all__ = ["LEGEND", "Grid", "relay_grids"]
 
@@ -19,9 +19,13 @@ _LABELS = {
     "optimizer-state-lost": "opt-lost",
     "skip": "skip",
 }
-#: Worst first: the cell shows its worst outcome first and is coloured by it.
-_RANK = ("ERR", "NEEDS fallback", "DRIFT", "opt-lost", "ok", "skip")
-_CSS = {"ERR": "s-fail", "NEEDS fallback": "s-warn", "DRIFT": "s-fail", "opt-lost": "s-timeout", "ok": "s-pass"}
+_CSS = {
+    "load-error": "s-fail",
+    "fallback-only": "s-warn",
+    "loaded-drifted": "s-fail",
+    "optimizer-state-lost": "s-timeout",
+    "loaded": "s-pass",
+}
 LEGEND = (
     "Per model: ok, DRIFT (loaded, predictions beyond tolerance), NEEDS fallback (the plain load failed, only a "
     "fallback loaded it), opt-lost (optimizer state lost), ERR <exception>, skip; then the largest absolute "
@@ -50,21 +54,19 @@ def _label(row: RelayResult) -> str:
     return f"ERR {row.error_class}" if row.outcome == "load-error" else _LABELS[row.outcome]
 
 
-def _rank(label: str) -> int:
-    return next(i for i, prefix in enumerate(_RANK) if label.startswith(prefix))
-
-
 def relay_cell(rows: list[RelayResult]) -> tuple[str, str]:
     """Outcome counts (worst first) with the largest prediction error, and a CSS class for the worst outcome."""
     counts: dict[str, int] = {}
+    badness: dict[str, int] = {}
     for row in rows:
         counts[_label(row)] = counts.get(_label(row), 0) + 1
-    labels = sorted(counts, key=lambda label: (_rank(label), label))
+        badness[_label(row)] = RELAY_BADNESS.get(row.outcome, -1)  # a skip is shown last
+    labels = sorted(counts, key=lambda label: (-badness[label], label))  # the worst outcome first
     text = " · ".join(f"{label} {counts[label]}" if len(rows) > 1 else label for label in labels)
     errors = [r.max_abs_error for r in rows if r.max_abs_error is not None]
     if errors:
         text += f" · max {max(errors):.2g}"
-    worst = _RANK[_rank(labels[0])] if labels else "skip"
+    worst = max(rows, key=lambda r: RELAY_BADNESS.get(r.outcome, -1)).outcome if rows else "skip"
     return text, _CSS.get(worst, "s-skip")
 
 
