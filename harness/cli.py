@@ -154,21 +154,27 @@ def _default_pairs(matrix: matrix_mod.Matrix | None) -> list[tuple[str, str]]:
     return [(p.baseline, p.candidate) for p in matrix_mod.upgrade_paths(matrix)]
 
 
+def _listing(unreadable: dict[str, str]) -> str:
+    return "(" + "; ".join(unreadable.values()) + ")" if unreadable else ""
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness import history, report
     from harness.results import load_run
     from harness.verdicts import judge_paths, policy_of
 
     run_dir = _run_dir(args)
-    docs = load_run(run_dir)
+    unreadable: dict[str, str] = {}
+    docs = load_run(run_dir, unreadable)  # a bad file is reported, every other environment still is
     if not docs:
-        raise HarnessError(f"{run_dir}: the folder holds no results documents")
+        raise HarnessError(f"{run_dir}: the folder holds no readable results document {_listing(unreadable)}")
     matrix = _matrix_or_none(args)
     order = list(matrix.environments) if matrix else []
-    verdicts = [v for _, v in judge_paths(run_dir, docs, _default_pairs(matrix), policy_of(matrix))]
+    verdicts = [v for _, v in judge_paths(run_dir, docs, _default_pairs(matrix), policy_of(matrix), unreadable)]
     results_dir = Path(args.results_dir)
     runs = history.list_runs(results_dir, known={run_dir: docs})  # every run read once, this one not again
-    flags = history.completeness_flags(run_dir, docs, results_dir, runs)
+    flags = [f"unreadable results file: {line}" for line in unreadable.values()]
+    flags += history.completeness_flags(run_dir, docs, results_dir, runs)
     trend = history.trend(results_dir, runs=runs)
     releases = history.new_releases(run_dir, docs, results_dir, runs)
     markdown = report.render_markdown(run_dir, docs, order, verdicts, flags, releases)
@@ -198,16 +204,20 @@ def cmd_gonogo(args: argparse.Namespace) -> int:
     if (args.baseline is None) != (args.candidate is None):
         raise HarnessError("give both --baseline and --candidate, or neither (every upgrade path of the matrix)")
     run_dir = _run_dir(args)
-    docs = load_run(run_dir)
+    unreadable: dict[str, str] = {}
+    docs = load_run(run_dir, unreadable)
+    for line in unreadable.values():
+        print(f"unreadable results file: {line}", file=sys.stderr)
     matrix = _matrix_or_none(args)
     if args.baseline is not None:
-        check_comparable(docs, matrix, args.baseline, args.candidate)
+        if not {args.baseline, args.candidate} & set(unreadable):  # a side whose file is bad: INCOMPLETE below
+            check_comparable(docs, matrix, args.baseline, args.candidate)
         pairs = [(args.baseline, args.candidate)]
     else:
         pairs = _default_pairs(matrix)
         if not pairs:
             raise HarnessError(f"{args.matrix}: the matrix has no upgrade path to judge (declare one under upgrades:)")
-    judged = judge_paths(run_dir, docs, pairs, policy_of(matrix))
+    judged = judge_paths(run_dir, docs, pairs, policy_of(matrix), unreadable)
     order = list(matrix.environments) if matrix else []
     for _, verdict in judged:
         markdown = report.render_verdict_markdown(verdict, limit=args.limit)

@@ -309,11 +309,19 @@ def write_result(path: Path, result: EnvironmentResult) -> None:
 def read_result(path: Path) -> EnvironmentResult:
     """Read and validate one results document; refuse schema versions this harness does not know."""
     try:
-        data = json.loads(Path(path).read_text())
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such results file") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path}: not UTF-8 (byte {exc.start}: {exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ResultsError(f"{path}: nested too deeply to be a results document") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     while version in MIGRATIONS:
         data = MIGRATIONS[version](data)
@@ -331,14 +339,24 @@ def read_result(path: Path) -> EnvironmentResult:
         raise ResultsError(f"{path}: {exc}") from None
 
 
-def load_run(run_dir: Path) -> dict[str, EnvironmentResult]:
-    """All environment documents of one run folder, by environment name."""
+def load_run(run_dir: Path, problems: dict[str, str] | None = None) -> dict[str, EnvironmentResult]:
+    """All environment documents of one run folder, by environment name.
+
+    With ``problems``, a file that cannot be read is recorded there (its name's stem -> one line naming the file and
+    what is wrong) and every other environment still loads; without it, the first bad file raises.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ResultsError(f"{run_dir}: no such results folder")
     docs = {}
     for path in sorted(run_dir.glob("*.json")):
-        doc = read_result(path)
+        try:
+            doc = read_result(path)
+        except ResultsError as exc:
+            if problems is None:
+                raise
+            problems[path.name.removesuffix(".json")] = str(exc)
+            continue
         docs[doc.environment.name] = doc
     return docs
 

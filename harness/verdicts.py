@@ -91,13 +91,16 @@ def _write(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
-def absent_verdict(baseline: str, candidate: str, run_id: str, absent: list[str]) -> Verdict:
-    """INCOMPLETE for a path a side of which has no results in the run (a shard that never arrived)."""
+def absent_verdict(
+    baseline: str, candidate: str, run_id: str, absent: list[str], unreadable: Mapping[str, str]
+) -> Verdict:
+    """INCOMPLETE for a path a side of which has no results in the run (a shard that never arrived, a bad file)."""
     reason = Reason(
         severity="info",
         kind="incomplete",
         scenarios=["(run)"],
         summary=f"no results for {', '.join(absent)} in run {run_id}: nothing could be measured",
+        error="\n".join(unreadable[name] for name in absent if name in unreadable),
         reproduce=" && ".join(f"COMPAT_RUN_ID={shlex.quote(run_id)} ./cm -s {shlex.quote(name)}" for name in absent),
     )
     return Verdict(
@@ -117,14 +120,19 @@ def judge_paths(
     docs: Mapping[str, EnvironmentResult],
     pairs: list[tuple[str, str]],
     policy: Policy,
+    unreadable: Mapping[str, str] | None = None,
 ) -> list[tuple[Ledger | None, Verdict]]:
-    """Measure, persist and judge each (baseline, candidate) pair; ledgers and verdicts land in the run folder."""
+    """Measure, persist and judge each (baseline, candidate) pair; ledgers and verdicts land in the run folder.
+
+    ``unreadable`` names the results files that could not be read (by environment): a path through one of them is
+    INCOMPLETE and says why.
+    """
     arrays = _Arrays(run_dir, docs)
     judged: list[tuple[Ledger | None, Verdict]] = []
     for base, cand in pairs:
         absent = [name for name in (base, cand) if name not in docs]
         if absent:
-            verdict = absent_verdict(base, cand, run_dir.name, absent)
+            verdict = absent_verdict(base, cand, run_dir.name, absent, unreadable or {})
             _write(
                 paths.verdict_file(run_dir, base, cand), json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n"
             )

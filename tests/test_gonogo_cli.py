@@ -134,3 +134,31 @@ def test_report_renders_a_path_whose_side_never_arrived(run):
     assert main(["report", *common]) == 1
     markdown = (run / "results" / "r1" / "report.md").read_text()
     assert "| tf2.15-keras2 | tf2.16-keras3 | **INCOMPLETE** |" in markdown
+
+
+def test_a_corrupt_results_file_is_named_and_every_other_environment_still_reported(run, capsys):
+    run_dir = run / "results" / "r1"
+    (run_dir / "tf2.16-keras3.json").write_bytes(b'{"schema_version": 3, "run_id": "\xff\xfe"}')
+    common = ["--matrix", str(run / "matrix.yaml"), "--results-dir", str(run / "results"), "--run", "r1"]
+    assert main(["report", *common]) == 1
+    markdown = (run_dir / "report.md").read_text()
+    assert "tf2.16-keras3.json: not UTF-8 (byte" in markdown  # said first, in the report's flags
+    assert "| tf2.15-keras2 | tf2.21-keras3 | **GO** |" in markdown  # the others are still judged
+    assert gonogo(run, "--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "tf2.16-keras3") == 1
+    verdict = json.loads((run_dir / "gonogo" / "tf2.15-keras2__tf2.16-keras3.json").read_text())
+    assert verdict["verdict"] == "INCOMPLETE" and "not UTF-8" in verdict["reasons"][0]["error"]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_files_are_written_with_the_users_umask(tmp_path):
+    import os
+    import stat
+
+    from harness.worker.atomic import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "f.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644  # readable by a CI uploader, not 0600
