@@ -152,7 +152,7 @@ class _Uv:
         command = [self.binary, *args, *(self.index if index else [])]
         proc = self.run_process(command, input=stdin, capture_output=True, text=True, env=self.environ, check=False)
         if proc.returncode != 0:
-            output = (proc.stderr or "") + (proc.stdout or "")
+            output = redact((proc.stderr or "") + (proc.stdout or ""))  # uv echoes index URLs, credentials included
             message = output.strip()[-_MESSAGE_LIMIT:] or f"uv exited with code {proc.returncode}"
             raise ProvisionError(f"{what} failed: {message}", installer_output=output)
         return proc.stdout

@@ -113,3 +113,21 @@ def test_impossible_combination_is_a_provision_error(tmp_path):
         provision(env({"tensorflow": "2.16.2", "tf-keras": "2.17.0"}), tmp_path / "venv", environ=_environ())
     assert "tf-keras==2.17.0" in str(info.value) and "unsatisfiable" in str(info.value)
     assert not (tmp_path / "venv" / "compat-matrix-stamp.json").exists()
+
+
+def test_the_installers_words_are_stored_and_shown_without_credentials(tmp_path):
+    """uv repeats the index URL it could not use; a token in it must not reach results or the screen."""
+    import subprocess
+
+    def fake_uv(command, **kwargs):
+        if "--version" in command:
+            return subprocess.CompletedProcess(command, 0, "uv 0.9.0\n", "")
+        return subprocess.CompletedProcess(
+            command, 2, "", "error: https://bot:s3cret@pkgs.example/simple/ returned 401"
+        )
+
+    env = Environment(name="e", python="3.11", packages={"six": "1.16.0"})
+    with pytest.raises(ProvisionError) as caught:
+        provision(env, tmp_path / "venv", environ={}, run=fake_uv)
+    assert "s3cret" not in str(caught.value) and "s3cret" not in caught.value.installer_output
+    assert "//***@pkgs.example" in str(caught.value)
