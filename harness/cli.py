@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import matrix as matrix_mod
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Terminated
 from harness.results import new_run_id, results_schema
 from harness.worker import scenario as scenario_mod
 
@@ -321,19 +322,37 @@ def build_parser() -> argparse.ArgumentParser:
 INTERNAL_ERROR = 3
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # a cancelled CI job stops like Ctrl-C
     try:
         return int(args.func(args))
     except HarnessError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code
-    except Exception as exc:  # a bug or an input no check foresaw: one line, its own exit code, not a traceback
-        if os.environ.get("COMPAT_DEBUG"):
-            raise
-        where = exc.__traceback__
-        while where is not None and where.tb_next is not None:
-            where = where.tb_next
-        line = f" at {where.tb_frame.f_code.co_filename}:{where.tb_lineno}" if where else ""
-        print(f"compat-matrix internal error{line}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return INTERNAL_ERROR
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted; every finished cell is kept", file=sys.stderr)
+        return 130
+    except Terminated as exc:
+        print(f"{args.command}: terminated ({exc}); every finished cell is kept", file=sys.stderr)
+        return 143
+    except Exception as exc:
+        return _internal_error(exc)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _internal_error(exc: Exception) -> int:
+    """A bug or an input no check foresaw: one line with the place, its own exit code, not a traceback."""
+    if os.environ.get("COMPAT_DEBUG"):
+        raise exc
+    where = exc.__traceback__
+    while where is not None and where.tb_next is not None:
+        where = where.tb_next
+    line = f" at {where.tb_frame.f_code.co_filename}:{where.tb_lineno}" if where else ""
+    print(f"compat-matrix internal error{line}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return INTERNAL_ERROR

@@ -6,7 +6,7 @@ Every error a user can cause (a broken matrix, a missing results folder, an unre
 
 from __future__ import annotations
 
-__all__ = ["HarnessError", "MatrixError", "ProvisionError", "ResultsError"]
+__all__ = ["HarnessError", "MatrixError", "ProvisionError", "ResultsError", "Terminated"]
 
 
 class HarnessError(Exception):
@@ -33,3 +33,7 @@ class ProvisionError(HarnessError):
 
 class ResultsError(HarnessError):
     """A results file is missing, invalid or of a schema version this harness cannot read."""
+
+
+class Terminated(Exception):
+    """SIGTERM arrived (a CI job cancelled): handled like Ctrl-C, so a run keeps what it finished."""

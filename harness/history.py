@@ -52,7 +52,11 @@ def completeness_flags(
     run_dir: Path, docs: dict[str, EnvironmentResult], results_dir: Path, runs: Runs | None = None
 ) -> list[str]:
     """Loud problems with the run as a whole: nothing executed, or fewer cells than the last run of its matrix."""
-    flags = []
+    flags = [
+        f"the run of {name} was interrupted (Ctrl-C or SIGTERM): {len(d.scenarios)} finished cells kept"
+        for name, d in docs.items()
+        if d.state == "interrupted"
+    ]
     executed = sum(len(d.ran) for d in docs.values())
     if executed == 0:
         flags.append(f"run {run_dir.name} executed no scenario at all ({_cells(docs)} cells, none ran)")

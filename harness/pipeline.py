@@ -22,7 +22,7 @@ from typing import Any
 
 from harness import paths, relay
 from harness.documents import Recorder, drop_other_locks, new_document, open_document, resolved_of
-from harness.errors import ProvisionError
+from harness.errors import ProvisionError, Terminated
 from harness.matrix import Matrix, restrict
 from harness.provision import Provisioned, provision
 from harness.requirements import capabilities, preload_modules, unmet
@@ -118,8 +118,13 @@ class EnvironmentPipeline:
         if stale:
             print(f"{self.env.name}: {len(stale)} kept cells came from another lock and were dropped", file=sys.stderr)
         to_run = self._skip_unmet(recorder, chosen, capabilities(prov.packages, self.env.env))
-        if to_run:
-            self._supervise(recorder, scratch, to_run, repeat)
+        try:
+            if to_run:
+                self._supervise(recorder, scratch, to_run, repeat)
+        except (KeyboardInterrupt, Terminated):  # the finished cells stay; the document says it stopped early
+            doc.state, doc.finished_at = "interrupted", now_iso()
+            recorder.save()
+            raise
         doc.state, doc.finished_at = "complete", now_iso()
         doc.timings.total_s = round(time.perf_counter() - started, 3)
         recorder.save()

@@ -224,7 +224,9 @@ class EnvironmentResult(_Model):
     matrix_file: str
     started_at: str
     finished_at: str | None = None
-    state: Literal["running", "complete", "env-error"] = "running"
+    state: Literal["running", "complete", "env-error", "interrupted"] = Field(
+        "running", description="'interrupted': stopped by Ctrl-C or SIGTERM; the cells it has were finished."
+    )
     environment: EnvironmentInfo
     env_error: EnvError | None = None
     timings: Timings = Field(default_factory=Timings)

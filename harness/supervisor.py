@@ -151,7 +151,12 @@ class Supervisor:
         while pending:
             self.stats.worker_starts += 1
             attempt = _Attempt(self.spec, pending, self.stats.worker_starts)
-            outcome = self._follow(attempt, pending)
+            try:
+                outcome = self._follow(attempt, pending)
+            except BaseException:  # Ctrl-C, SIGTERM, a bug: the worker and its children never outlive us
+                attempt.kill()
+                attempt.finish()
+                raise
             returncode = attempt.finish()
             self._settle(attempt, outcome, returncode, pending)
         return self.stats

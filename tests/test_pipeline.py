@@ -212,3 +212,67 @@ def test_dropping_a_cell_drops_its_values_and_flaky_marks(tmp_path):
     assert [c.id for c in doc.scenarios] == ["a.y"] and doc.flaky == ["a.y::v"]
     with np.load(tmp_path / "e.npz") as data:
         assert sorted(data.files) == ["a.y::v"]
+
+
+INTERRUPTED_RUN = """
+import sys
+from pathlib import Path
+
+import tests.test_pipeline as t
+from harness.cli import main
+
+t.pytest.MonkeyPatch().setattr("harness.pipeline.provision", t._fake_provision)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_ends_the_worker_tree_and_keeps_the_finished_cells(tmp_path):
+    """A cancelled CI job: no orphaned worker, the finished cell kept, the document marked interrupted."""
+    import signal
+    import subprocess
+    import time
+
+    (tmp_path / "m.yaml").write_text(
+        "scenarios:\n  ids: [fault.a_first_passes, fault.d_hang]\n  timeouts: {fault.d_hang: 120}\n"
+        'environments:\n  - {name: plain, packages: {six: "1.16.0"}}\n'
+    )
+    script = tmp_path / "run.py"
+    script.write_text(INTERRUPTED_RUN)
+    results_dir = tmp_path / "res"
+    command = [
+        sys.executable,
+        str(script),
+        "run",
+        "--matrix",
+        str(tmp_path / "m.yaml"),
+        "--env",
+        "plain",
+        "--run-id",
+        "r",
+        "--results-dir",
+        str(results_dir),
+        "--scenario-packages",
+        "fake_scenarios",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(RESOURCES)]),
+        "COMPAT_EXTRA_PYTHONPATH": str(RESOURCES),
+    }
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    doc_path = results_dir / "r" / "plain.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (doc_path.exists() and "fault.a_first_passes" in doc_path.read_text()):
+        time.sleep(0.2)
+    time.sleep(1.0)  # the worker is now inside the hanging scenario
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "every finished cell is kept" in err
+    assert time.monotonic() - signalled < 15  # the worker is killed at once, not waited for (finish() waits 30 s)
+    doc = results.read_result(doc_path)
+    assert doc.state == "interrupted" and [(c.id, c.status) for c in doc.scenarios] == [
+        ("fault.a_first_passes", "pass")
+    ]
+    leftover = subprocess.run(["pgrep", "-f", str(results_dir)], capture_output=True, text=True).stdout.split()
+    assert leftover == []  # the worker (its own process group) died with the run

@@ -125,7 +125,12 @@ def _environment(builder: Builder) -> bool:
     for side, severity, kind, summary in unprovisioned:
         if side.state == "env-error":
             builder.add(
-                severity, kind, ["(environment)"], summary, error=side.env_error, reproduce=f"./cm -s {side.name}"
+                severity,
+                kind,
+                ["(environment)"],
+                summary,
+                error=side.env_error,
+                reproduce=f"./cm -s {shlex.quote(side.name)}",
             )
             return True
     for side in (ledger.baseline, ledger.candidate):
@@ -136,15 +141,16 @@ def _environment(builder: Builder) -> bool:
                 side.missing,
                 f"{side.name} lacks {len(side.missing)} selected cells",
                 count=len(side.missing),
-                reproduce=f"COMPAT_RUN_ID={ledger.run_id} ./cm -s {side.name}",
+                reproduce=f"COMPAT_RUN_ID={shlex.quote(ledger.run_id)} ./cm -s {shlex.quote(side.name)}",
             )
-        elif side.state == "running":
+        elif side.state in ("running", "interrupted"):
             builder.add(
                 "info",
                 "incomplete",
                 ["(run)"],
-                f"the run of {side.name} was cut short before it finished",
-                reproduce=f"COMPAT_RUN_ID={ledger.run_id} ./cm -s {side.name}",
+                f"the run of {side.name} was {'interrupted' if side.state == 'interrupted' else 'cut short'} "
+                "before it finished",
+                reproduce=f"COMPAT_RUN_ID={shlex.quote(ledger.run_id)} ./cm -s {shlex.quote(side.name)}",
             )
     return False
 
