@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+from harness import paths
 from harness.errors import ResultsError
 from harness.results import EnvironmentResult, read_result, write_result
 
@@ -54,6 +55,8 @@ def _merge_docs(path: Path, first: EnvironmentResult, second: EnvironmentResult,
 def _copy_tree(source: Path, target: Path) -> None:
     """Copy files; an existing file must be identical (artifacts and sidecars are written once)."""
     for path in sorted(source.rglob("*")):
+        if path.is_symlink():  # a shard is untrusted: its links would copy whatever they point at
+            raise ResultsError(f"{path}: a symlink in a shard; refusing to merge it (copy real files only)")
         if not path.is_file():
             continue
         destination = target / path.relative_to(source)
@@ -93,11 +96,13 @@ def merge_runs(target: Path, sources: list[Path]) -> dict[str, EnvironmentResult
         for sidecar in sorted(source.glob("*.npz")):
             _copy_tree_file(sidecar, target / sidecar.name)
     for name, doc in docs.items():
-        write_result(target / f"{name}.json", doc)
+        write_result(paths.results_file(target, name), doc)  # refuses a name that would leave the folder
     return docs
 
 
 def _copy_tree_file(path: Path, destination: Path) -> None:
+    if path.is_symlink():
+        raise ResultsError(f"{path}: a symlink in a shard; refusing to merge it (copy real files only)")
     if destination.exists() and destination.resolve() != path.resolve():
         if not filecmp.cmp(path, destination, shallow=False):
             raise ResultsError(f"{path}: differs from {destination} already in the merge")

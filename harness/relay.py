@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.paths import is_safe_name
 from harness.results import RelayResult, ScenarioResult
 
 __all__ = ["ARTIFACTS_DIR", "CONSUME_ID", "Manifest", "Planned", "load_manifests", "plan_cells", "relay_results"]
@@ -70,6 +71,9 @@ def load_manifests(source: Path) -> tuple[dict[str, Manifest], list[str]]:
     manifests: dict[str, Manifest] = {}
     problems: list[str] = []
     for path in sorted(Path(source).glob("*/manifest.json")):
+        if path.is_symlink() or path.parent.is_symlink() or not is_safe_name(path.parent.name):
+            problems.append(f"{path}: refused (a symlink, or a producer folder whose name is not a plain name)")
+            continue
         try:
             manifest = Manifest.model_validate(json.loads(path.read_text()))
         except (OSError, ValueError, ValidationError) as exc:

@@ -47,10 +47,30 @@ def file_hashes(folder: Path) -> dict[str, str]:
     return hashes
 
 
+def confined(root: Path, relative: str) -> Path | None:
+    """``root / relative`` when it stays inside ``root`` (no absolute path, no '..', no symlink on the way)."""
+    candidate = Path(relative)
+    if candidate.is_absolute() or ".." in candidate.parts or not relative:
+        return None
+    path, here = root / candidate, root
+    for part in candidate.parts:
+        here = here / part
+        if here.is_symlink():
+            return None
+    return path if path.resolve().is_relative_to(root.resolve()) else None
+
+
+def _symlinks(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_symlink())
+
+
 def verify(folder: Path, expected: dict[str, str]) -> str | None:
-    """None when the files under ``folder`` are exactly the manifest's; else what differs."""
+    """None when the files under ``folder`` are exactly the manifest's (no symlink among them); else what differs."""
     if not folder.is_dir():
         return f"artifact folder {folder.name} is missing"
+    links = _symlinks(folder)
+    if links:
+        return f"artifact folder {folder.name} holds symlinks, which are never followed: {links[:3]}"
     actual = file_hashes(folder)
     missing = sorted(set(expected) - set(actual))
     changed = sorted(p for p in expected if p in actual and actual[p] != expected[p])
@@ -217,8 +237,13 @@ def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     attempt = _keras_io.load(fmt, folder / f"model{fmt.suffix}", entry["model"])
     loaded = attempt.value
     outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
-    result = {"outcome": outcome, "how": attempt.how, "max_abs_error": max_abs, "max_rel_error": max_rel,
-              "warnings": attempt.warnings}  # fmt: skip
+    result = {
+        "outcome": outcome,
+        "how": attempt.how,
+        "max_abs_error": max_abs,
+        "max_rel_error": max_rel,
+        "warnings": attempt.warnings,
+    }
     if not fmt.keeps_optimizer:
         result["optimizer"] = "n/a"
         return _fallback_only(result, attempt)
@@ -248,8 +273,14 @@ def _consume_torch(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     attempt = _torch_io.load(fmt, folder)
     loaded = attempt.value
     outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
-    result = {"outcome": outcome, "how": attempt.how, "max_abs_error": max_abs, "max_rel_error": max_rel,
-              "warnings": attempt.warnings, "optimizer": "n/a"}  # fmt: skip
+    result = {
+        "outcome": outcome,
+        "how": attempt.how,
+        "max_abs_error": max_abs,
+        "max_rel_error": max_rel,
+        "warnings": attempt.warnings,
+        "optimizer": "n/a",
+    }
     if fmt.keeps_optimizer and loaded.optimizer is not None:
         state = _torch_io.optimizer_state(loaded.optimizer)
         result["optimizer"] = "kept" if _keras_io.state_digest(state) == entry["optimizer"]["sha256"] else "changed"
@@ -263,7 +294,13 @@ def consume_entry(entry: dict[str, Any], root: Path) -> dict[str, Any]:
     """Verify, load and compare one artifact; every failure becomes a ``load-error`` with its class and text."""
     if entry.get("save_error"):
         return {"outcome": "skip", "message": f"the producer could not save it: {entry['save_error']}"}
-    folder = root / entry["path"]
+    folder = confined(root, str(entry.get("path", "")))
+    if folder is None:
+        return {
+            "outcome": "load-error",
+            "error_class": "IntegrityError",
+            "message": f"artifact path {entry.get('path')!r} leaves the producer's folder; refused",
+        }
     problem = verify(folder, entry["files"])
     if problem:
         return {"outcome": "load-error", "error_class": "IntegrityError", "message": problem}

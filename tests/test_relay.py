@@ -141,3 +141,37 @@ def test_classify_within_and_beyond_tolerance():
     assert max_rel == pytest.approx(0.01, rel=1e-2)
     assert outcome == "loaded-drifted" and max_abs == pytest.approx(0.01, rel=1e-3)
     assert relay_scenarios._classify(np.ones((2, 2), dtype=np.float32), want)[0] == "loaded-drifted"
+
+
+@pytest.mark.parametrize("path", ["../../outside", "/etc", ""])
+def test_an_artifact_path_leaving_the_producers_folder_is_refused(tmp_path, monkeypatch, path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "model.npz").write_bytes(_npz_bytes(tmp_path))
+    entry = {"family": "torch", "model": "m", "format": "f", "path": path, "files": {}}
+    monkeypatch.setattr(relay_scenarios, "_consume_torch", lambda e, f: pytest.fail("must not load"))
+    result = relay_scenarios.consume_entry(entry, tmp_path / "a" / "producer")
+    assert result["error_class"] == "IntegrityError" and "leaves the producer's folder" in result["message"]
+
+
+def test_a_symlinked_artifact_is_never_followed(tmp_path, monkeypatch):
+    entry = _artifact(tmp_path / "a", _npz_bytes(tmp_path))
+    planted = tmp_path / "planted.pkl"
+    planted.write_bytes(b"payload")
+    (tmp_path / "a" / entry["path"] / "extra.pkl").symlink_to(planted)
+    monkeypatch.setattr(relay_scenarios, "_consume_torch", lambda e, f: pytest.fail("must not load"))
+    result = relay_scenarios.consume_entry(entry, tmp_path / "a")
+    assert result["error_class"] == "IntegrityError" and "symlinks" in result["message"]
+    folder_link = tmp_path / "a" / "linked"
+    folder_link.symlink_to(tmp_path / "a" / entry["path"])
+    result = relay_scenarios.consume_entry({**entry, "path": "linked"}, tmp_path / "a")
+    assert result["error_class"] == "IntegrityError" and "leaves the producer's folder" in result["message"]
+
+
+def test_a_symlinked_or_oddly_named_manifest_is_refused_not_read(tmp_path):
+    good = tmp_path / "src" / "producer"
+    good.mkdir(parents=True)
+    (good / "manifest.json").write_text(json.dumps({"manifest_version": 1, "producer": "producer"}))
+    (tmp_path / "src" / "alias").symlink_to(good)
+    manifests, problems = load_manifests(tmp_path / "src")
+    assert list(manifests) == ["producer"] and len(problems) == 1 and "alias" in problems[0]

@@ -126,3 +126,17 @@ def test_version_1_documents_are_migrated_on_read(tmp_path):
     path.write_text(json.dumps(data))
     doc = results.read_result(path)
     assert doc.schema_version == results.SCHEMA_VERSION and doc.relay == []
+
+
+def test_merge_refuses_a_symlink_in_a_shard(tmp_path):
+    from harness.errors import ResultsError
+    from harness.merge import merge_runs
+
+    shard = tmp_path / "shard"
+    (shard / "artifacts" / "env").mkdir(parents=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    (shard / "artifacts" / "env" / "model.keras").symlink_to(secret)
+    with pytest.raises(ResultsError, match="a symlink in a shard"):
+        merge_runs(tmp_path / "into", [shard])
+    assert not (tmp_path / "into" / "artifacts" / "env" / "model.keras").exists()
