@@ -340,6 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as exc:
         print(f"{args.command}: terminated ({exc}); every finished cell is kept", file=sys.stderr)
         return 143
+    except OSError as exc:  # a full disk, a read-only folder: what was written before stays (atomic writes)
+        print(
+            f"{args.command}: {exc.filename or 'a file'}: {exc.strerror or exc}; files already written are kept",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as exc:
         return _internal_error(exc)
     finally:

@@ -6,8 +6,12 @@ subset re-run (``-k``) re-opens the run's document and replaces only the cells i
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ from harness.results import (
     write_result,
 )
 
-__all__ = ["Recorder", "cpu_flags", "new_document", "open_document", "resolved_of"]
+__all__ = ["Recorder", "cpu_flags", "locked", "new_document", "open_document", "resolved_of"]
 
 _CPU_FLAGS_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
 
@@ -160,3 +164,28 @@ def drop_other_locks(doc: EnvironmentResult, run_dir: Path, lock_sha256: str, ke
     stale = {c.id for c in doc.scenarios if c.id not in keep and locks.get(c.invocation, lock_sha256) != lock_sha256}
     drop_cells(doc, run_dir, stale)
     return sorted(stale)
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path, env: str) -> Iterator[None]:
+    """Hold this environment's document of this run for one command; a second command gets a clear refusal.
+
+    Environments of one run are written by parallel sessions, so the lock is per environment, not per run. The
+    lock is released by the kernel when the process ends, however it ends.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = Path(run_dir) / f".{paths.results_file(run_dir, env).name}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ResultsError(
+                f"{run_dir.name}: {env} is being written by {holder}; wait for it or use another run id"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield

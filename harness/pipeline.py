@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths, relay
-from harness.documents import Recorder, drop_other_locks, new_document, open_document, resolved_of
+from harness.documents import Recorder, drop_other_locks, locked, new_document, open_document, resolved_of
 from harness.errors import ProvisionError, Terminated
 from harness.matrix import Matrix, restrict
 from harness.provision import Provisioned, provision
@@ -93,8 +93,12 @@ class EnvironmentPipeline:
         """Run the selected scenarios (``selection``: ``-k`` globs over the matrix's); write ``<env>.json``.
 
         A subset re-run keeps the other cells this run already holds, so a verdict's reproduce command never
-        throws evidence away; each cell records which invocation wrote it.
+        throws evidence away; each cell records which invocation wrote it. One command at a time per document.
         """
+        with locked(self.run_dir, self.env.name):
+            return self._run(selection, repeat)
+
+    def _run(self, selection: Sequence[str], repeat: int) -> EnvironmentResult:
         started = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         order = list(self.matrix.scenario_ids)
@@ -177,6 +181,10 @@ class EnvironmentPipeline:
 
     def consume(self, source: Path | None = None) -> EnvironmentResult:
         """Load every producer's artifacts here, one worker cell per producer and format; store the rows."""
+        with locked(self.run_dir, self.env.name):
+            return self._consume(source)
+
+    def _consume(self, source: Path | None) -> EnvironmentResult:
         source = Path(source) if source else paths.artifacts_dir(self.run_dir)
         path = paths.results_file(self.run_dir, self.env.name)
         doc = read_result(path) if path.exists() else new_document(self.matrix, self.env, self.run_id)

@@ -276,3 +276,43 @@ def test_sigterm_ends_the_worker_tree_and_keeps_the_finished_cells(tmp_path):
     ]
     leftover = subprocess.run(["pgrep", "-f", str(results_dir)], capture_output=True, text=True).stdout.split()
     assert leftover == []  # the worker (its own process group) died with the run
+
+
+def test_a_second_command_on_the_same_run_and_environment_is_refused(tmp_path, monkeypatch):
+    from harness.documents import locked
+    from harness.errors import ResultsError
+
+    with (
+        locked(tmp_path / "results" / "run1", "plain"),
+        pytest.raises(ResultsError, match="plain is being written by pid"),
+    ):
+        _offline_run(tmp_path, monkeypatch)
+    assert [c.status for c in _offline_run(tmp_path, monkeypatch, selection=["fault.a_*"]).scenarios] == ["pass"]
+
+
+def test_a_full_disk_ends_in_one_line_and_keeps_the_cells_already_written(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from harness import documents
+    from harness.cli import main
+
+    real, calls = documents.write_result, []
+
+    def fill_up(path, doc):
+        calls.append(path)
+        if len(calls) > 2:  # the empty document, then the first cell, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, doc)
+
+    monkeypatch.setattr(documents, "write_result", fill_up)
+    monkeypatch.setattr("harness.pipeline.provision", _fake_provision)
+    monkeypatch.setenv("COMPAT_EXTRA_PYTHONPATH", str(RESOURCES))
+    if str(RESOURCES) not in sys.path:
+        sys.path.insert(0, str(RESOURCES))
+    (tmp_path / "m.yaml").write_text(textwrap.dedent(MATRIX))
+    common = ["--matrix", str(tmp_path / "m.yaml"), "--scenario-packages", "fake_scenarios"]
+    code = main(["run", *common, "--env", "plain", "--run-id", "r", "--results-dir", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in err and "Traceback" not in err
+    kept = results.read_result(tmp_path / "res" / "r" / "plain.json")
+    assert [(c.id, c.status) for c in kept.scenarios] == [("fault.k_needs_torch", "skip")]  # written first
