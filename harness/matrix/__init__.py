@@ -2,10 +2,14 @@
 
 The package's modules, in the order a file goes through them:
 
-* ``located``: YAML composed so every key keeps its line;
+* ``limits``: the bounds a file must stay within (size, depth, nodes, items, environments, lengths);
+* ``reader``: the file's bytes, bounded and decoded (too big, NUL, not UTF-8: one line with the byte offset);
+* ``composer``: YAML events composed into nodes iteratively, refusing deep nesting and alias bombs as they come;
+* ``located``: those nodes converted so every key keeps its line (and odd values are refused);
 * ``model``: the pydantic specs (the file's keys, and the published JSON Schema) and the ``Environment`` and
   ``Matrix`` the rest of the harness receives;
-* ``checks``: the rules about one environment no schema can say (exact pins, safe names, variables);
+* ``checks``: the rules about one environment no schema can say (exact pins, safe names, tags, install options);
+* ``variables``: which ``env:`` variables a matrix may set (never the loader's, the interpreter's or the installer's);
 * ``expand``: explicit environments, and ``generate:`` blocks expanded (axes, ``exclude``, ``include``);
 * ``selection``: the scenario selection, command-line subsets and CI shards;
 * ``upgrades``: framework lines and the upgrade paths verdicts judge (declared, or derived within a line);

@@ -7,17 +7,27 @@ and each combination named by rendering the block's template, so the same file a
 from __future__ import annotations
 
 import itertools
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from harness.matrix.checks import check_env_block, check_name, check_python, normalize_env, pins
+from harness.matrix.checks import (
+    check_env_block,
+    check_install,
+    check_name,
+    check_python,
+    check_tags,
+    normalize_env,
+    pins,
+)
+from harness.matrix.limits import MAX_ENVIRONMENTS, about
 from harness.matrix.located import Located
 from harness.matrix.model import Defaults, Environment, EnvironmentSpec, GeneratorSpec
 
-__all__ = ["explicit_environment", "generated_environments"]
+__all__ = ["explicit_environment", "generated_count", "generated_environments", "within_environment_cap"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -27,6 +37,8 @@ def explicit_environment(spec: EnvironmentSpec, index: int, defaults: Defaults, 
     check_name(located, (*loc, "name"), spec.name)
     check_env_block(located, loc, spec.packages, spec.env, spec.no_deps)
     check_python(located, (*loc, "python"), spec.python)
+    check_tags(located, (*loc, "tags"), spec.tags)
+    check_install(located, (*loc, "install"), spec.install)
     return Environment(
         name=spec.name,
         python=spec.python or defaults.python,
@@ -37,6 +49,34 @@ def explicit_environment(spec: EnvironmentSpec, index: int, defaults: Defaults, 
         tags=tuple(spec.tags),
         line=located.line(loc),
     )
+
+
+def generated_count(gen: GeneratorSpec) -> int:
+    """How many environments a block yields before ``exclude``: the product of its axes plus its includes,
+    computed without making a single combination (7 axes of 7 values are 823,543 of them)."""
+    sizes = [len(values) for values in (*gen.axes.packages.values(), *gen.axes.env.values())]
+    return math.prod(sizes) + len(gen.include)
+
+
+def _axes_text(gen: GeneratorSpec) -> str:
+    sizes = [str(len(v)) for v in (*gen.axes.packages.values(), *gen.axes.env.values())]
+    shown = " x ".join(sizes[:10]) + (" x ..." if len(sizes) > 10 else "")
+    return f"{len(sizes)} axes: {shown or 'none'}" + (f", plus {len(gen.include)} include" if gen.include else "")
+
+
+def within_environment_cap(explicit: int, generators: Sequence[GeneratorSpec], located: Located) -> bool:
+    """Whether the matrix stays within ``MAX_ENVIRONMENTS``; when it does not, each block too big (or the whole)
+    is a problem naming its count, and nothing is expanded."""
+    counts = [generated_count(gen) for gen in generators]
+    limit = f"the limit is {MAX_ENVIRONMENTS} environments per matrix"
+    for i, (gen, count) in enumerate(zip(generators, counts, strict=True)):
+        if count > MAX_ENVIRONMENTS:
+            made = f"this block makes {about(count)} environments ({_axes_text(gen)})"
+            located.problem(("generate", i), f"{made}; {limit}")
+    total = explicit + sum(counts)
+    if total > MAX_ENVIRONMENTS and all(count <= MAX_ENVIRONMENTS for count in counts):
+        located.problem((), f"the matrix makes {about(total)} environments ({explicit} explicit); {limit}")
+    return total <= MAX_ENVIRONMENTS
 
 
 def _default_template(gen: GeneratorSpec) -> str:
@@ -52,9 +92,11 @@ def _combinations(gen: GeneratorSpec) -> list[dict[str, Any]]:
     keys = [*gen.axes.packages, *gen.axes.env]
     values = [*gen.axes.packages.values(), *gen.axes.env.values()]
     combos = [dict(zip(keys, chosen, strict=True)) for chosen in itertools.product(*values)]
+    rules = [frozenset((k, str(v)) for k, v in rule.items()) for rule in gen.exclude]
 
     def excluded(combo: dict[str, Any]) -> bool:
-        return any(all(str(combo.get(k)) == str(v) for k, v in rule.items()) for rule in gen.exclude)
+        items = {(k, str(v)) for k, v in combo.items()}
+        return any(rule <= items for rule in rules)
 
     kept = [c for c in combos if not excluded(c)]
     kept.extend(dict(extra) for extra in gen.include)
@@ -92,6 +134,9 @@ def generated_environments(gen: GeneratorSpec, index: int, defaults: Defaults, l
     loc = ("generate", index)
     template = gen.name or _default_template(gen)
     _check_generator(gen, loc, template, located)
+    check_python(located, (*loc, "python"), gen.python)
+    check_tags(located, (*loc, "tags"), gen.tags)
+    check_install(located, (*loc, "install"), gen.install)
     envs = []
     for combo in _combinations(gen):
         packages, env = _merge(gen, combo)

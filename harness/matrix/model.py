@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from harness.errors import MatrixError
+from harness.matrix.limits import MAX_TIMEOUT_SECONDS
 from harness.results import InstallOptions
 
 __all__ = [
@@ -42,11 +43,15 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: Seconds, finite and at most a week: ``timeout: 1e999`` is infinity to YAML and an overflow to ``select()``.
+Seconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)]
+
+
 class Defaults(_Spec):
     python: str = "3.11"
-    timeout: float = Field(default=300.0, gt=0, description="Seconds one scenario may run before it is a timeout.")
-    startup_timeout: float = Field(default=600.0, gt=0, description="Seconds the worker may take to import frameworks.")
-    seed: int = 1337
+    timeout: Seconds = Field(default=300.0, description="Seconds one scenario may run before it is a timeout.")
+    startup_timeout: Seconds = Field(default=600.0, description="Seconds the worker may take to import frameworks.")
+    seed: int = Field(default=1337, ge=0, lt=2**32, description="Seeds every RNG; NumPy takes 0 to 2**32 - 1.")
 
 
 class ScenarioSelection(_Spec):
@@ -59,8 +64,8 @@ class ScenarioSelection(_Spec):
     @classmethod
     def _positive(cls, value: dict[str, float]) -> dict[str, float]:
         for key, seconds in value.items():
-            if seconds <= 0:
-                raise ValueError(f"timeout for {key!r} must be positive, got {seconds}")
+            if not 0 < seconds <= MAX_TIMEOUT_SECONDS:  # NaN fails this too
+                raise ValueError(f"timeout for {key!r} must be positive and at most a week, got {seconds}")
         return value
 
 
@@ -95,8 +100,8 @@ class GeneratorSpec(_Spec):
 
 
 class ToleranceSpec(_Spec):
-    rtol: float = Field(ge=0)
-    atol: float = Field(ge=0)
+    rtol: float = Field(ge=0, allow_inf_nan=False)
+    atol: float = Field(ge=0, allow_inf_nan=False)
 
 
 class WaiverSpec(_Spec):

@@ -15,10 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.errors import MatrixError
-from harness.matrix.checks import short
-from harness.matrix.expand import explicit_environment, generated_environments
+from harness.matrix.checks import check_python, short
+from harness.matrix.expand import explicit_environment, generated_environments, within_environment_cap
 from harness.matrix.located import Loc, Located, compose
 from harness.matrix.model import UPGRADE_FORMS, DriftSpec, Environment, Matrix, MatrixSpec, WaiverSpec
+from harness.matrix.reader import read_bounded
 from harness.matrix.selection import select_scenarios
 from harness.matrix.upgrades import declared_paths
 from harness.worker.scenario import Scenario
@@ -58,21 +59,25 @@ def _report_validation(error: ValidationError, located: Located) -> None:
 
 def _validate(path: Path, data: Any, located: Located) -> MatrixSpec:
     if located.problems:
-        raise MatrixError(located.problems)
+        located.fail()
     if not isinstance(data, dict):
         raise MatrixError([f"{path}:1: (top level): must be a mapping with 'environments' and/or 'generate'"])
     try:
         return MatrixSpec.model_validate(data)
     except ValidationError as exc:
         _report_validation(exc, located)
-        raise MatrixError(located.problems) from None
+        located.fail()
 
 
 def _environments(spec: MatrixSpec, located: Located) -> list[Environment]:
+    """Every environment, unless there would be too many: then none is made, and the count is the problem."""
+    check_python(located, ("defaults", "python"), spec.defaults.python)
+    if not within_environment_cap(len(spec.environments), spec.generate, located):
+        return []
     envs = [explicit_environment(e, i, spec.defaults, located) for i, e in enumerate(spec.environments)]
     for i, gen in enumerate(spec.generate):
         envs.extend(generated_environments(gen, i, spec.defaults, located))
-    if not envs:
+    if not envs and not located.problems:
         located.problem((), "the matrix declares no environment")
     return envs
 
@@ -105,9 +110,12 @@ def _load_waivers_file(path: Path, drift: DriftSpec, located: Located) -> DriftS
         return drift
     waivers_path = (path.parent / drift.waivers_file).resolve()
     try:
-        data, where = compose(waivers_path, waivers_path.read_text())
+        data, where = compose(waivers_path, read_bounded(waivers_path, regular_only=True))
     except OSError as exc:
         located.problem(("drift", "waivers_file"), f"cannot read {waivers_path} ({exc.strerror})")
+        return drift
+    except MatrixError as exc:
+        located.problems.extend(exc.problems)
         return drift
     if not isinstance(data, list):
         located.problems.append(f"{waivers_path}:1: (top level): must be a list of waivers")
@@ -127,7 +135,7 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
     """Parse ``path`` strictly; with ``registry``, also resolve and check the scenario selection."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_bounded(path)
     except OSError as exc:
         raise MatrixError([f"{path}: cannot read matrix file ({exc.strerror})"]) from None
     data, located = compose(path, text)
@@ -142,7 +150,7 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
         scenario_ids, timeouts = select_scenarios(spec, registry, located)
     drift = _load_waivers_file(path, spec.drift, located)
     if located.problems:
-        raise MatrixError(located.problems)
+        located.fail()
     return Matrix(
         path=path,
         environments=by_name,

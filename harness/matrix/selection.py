@@ -11,6 +11,7 @@ import fnmatch
 from collections.abc import Mapping
 
 from harness.errors import MatrixError
+from harness.matrix.checks import short
 from harness.matrix.located import Located
 from harness.matrix.model import Matrix, MatrixSpec, ScenarioSelection
 from harness.worker.scenario import Scenario
@@ -22,14 +23,16 @@ def _check_selection(sel: ScenarioSelection, registry: Mapping[str, Scenario], l
     areas = {s.area for s in registry.values()}
     for i, area in enumerate(sel.areas):
         if area not in areas:
-            located.problem(("scenarios", "areas", i), f"unknown area {area!r} (known: {', '.join(sorted(areas))})")
+            located.problem(
+                ("scenarios", "areas", i), f"unknown area {short(area)} (known: {', '.join(sorted(areas))})"
+            )
     for kind in ("ids", "exclude"):
         for i, pattern in enumerate(getattr(sel, kind)):
             if not fnmatch.filter(registry, pattern):
-                located.problem(("scenarios", kind, i), f"{pattern!r} matches no scenario")
+                located.problem(("scenarios", kind, i), f"{short(pattern)} matches no scenario")
     for pattern in sel.timeouts:
         if not fnmatch.filter(registry, pattern):
-            located.problem(("scenarios", "timeouts", pattern), f"{pattern!r} matches no scenario")
+            located.problem(("scenarios", "timeouts", pattern), f"{short(pattern)} matches no scenario")
 
 
 def _selected(sel: ScenarioSelection, scenario_id: str, entry: Scenario) -> bool:

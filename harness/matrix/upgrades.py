@@ -121,7 +121,8 @@ def _steps(index: int, item: UpgradePairSpec | UpgradeChainSpec) -> Iterator[tup
 
 
 def _check_known(names: Mapping[Loc, str], known: Collection[str], located: Located) -> None:
-    listed = ", ".join(known) or "none"
+    shown = list(itertools.islice(known, 10))
+    listed = ", ".join(shown) + (f", ... ({len(known)} in all)" if len(known) > 10 else "") if shown else "none"
     for loc, name in names.items():
         if name not in known:
             located.problem(loc, f"unknown environment {name!r} (known: {listed})")
