@@ -26,8 +26,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 def is_safe_name(name: str) -> bool:
-    """One plain file name: letters, digits, '.', '_', '+', '-'; never '..', '/' nor '__' (it joins two names)."""
-    return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name and "__" not in name
+    """One plain file name of at most 100 characters: letters, digits, '.', '_', '+', '-'; never '..', '/' nor '__'
+    (it joins a path's two names)."""
+    return len(name) <= 100 and bool(_SAFE_NAME.fullmatch(name)) and ".." not in name and "__" not in name
 
 
 def _name(env: str) -> str:
