@@ -228,6 +228,18 @@ def _fallback_only(result: dict[str, Any], attempt: LoadAttempt) -> dict[str, An
     return result
 
 
+def _compared(attempt: Any, got: np.ndarray, entry: dict[str, Any]) -> dict[str, Any]:
+    """How a loaded artifact predicts against what its producer predicted, and how it was loaded."""
+    outcome, max_abs, max_rel = _classify(got, np.array(entry["predictions"], dtype=np.float32))
+    return {
+        "outcome": outcome,
+        "how": attempt.how,
+        "max_abs_error": max_abs,
+        "max_rel_error": max_rel,
+        "warnings": attempt.warnings,
+    }
+
+
 def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     fmt = _keras_io.FORMATS.get(entry["format"])
     if fmt is None:
@@ -236,14 +248,7 @@ def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     _keras_io.custom_classes(keras())  # a real consumer imports its custom layer code before loading
     attempt = _keras_io.load(fmt, folder / f"model{fmt.suffix}", entry["model"])
     loaded = attempt.value
-    outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
-    result = {
-        "outcome": outcome,
-        "how": attempt.how,
-        "max_abs_error": max_abs,
-        "max_rel_error": max_rel,
-        "warnings": attempt.warnings,
-    }
+    result = _compared(attempt, loaded.predict(x), entry)
     if not fmt.keeps_optimizer:
         result["optimizer"] = "n/a"
         return _fallback_only(result, attempt)
@@ -254,7 +259,7 @@ def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
         if state and _keras_io.state_digest(state) == entry["optimizer"]["sha256"]
         else ("lost" if producer_had and not any(np.any(v) for v in state) else "changed")
     )
-    if result["optimizer"] == "lost" and outcome == "loaded":
+    if result["optimizer"] == "lost" and result["outcome"] == "loaded":
         result["outcome"] = "optimizer-state-lost"
     if loaded.model is not None and getattr(loaded.model, "optimizer", None) is not None and state:
         loaded.model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
@@ -272,15 +277,7 @@ def _consume_torch(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     x, _ = _torch_io.fixed_inputs()
     attempt = _torch_io.load(fmt, folder)
     loaded = attempt.value
-    outcome, max_abs, max_rel = _classify(loaded.predict(x), np.array(entry["predictions"], dtype=np.float32))
-    result = {
-        "outcome": outcome,
-        "how": attempt.how,
-        "max_abs_error": max_abs,
-        "max_rel_error": max_rel,
-        "warnings": attempt.warnings,
-        "optimizer": "n/a",
-    }
+    result = {**_compared(attempt, loaded.predict(x), entry), "optimizer": "n/a"}
     if fmt.keeps_optimizer and loaded.optimizer is not None:
         state = _torch_io.optimizer_state(loaded.optimizer)
         result["optimizer"] = "kept" if _keras_io.state_digest(state) == entry["optimizer"]["sha256"] else "changed"
