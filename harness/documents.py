@@ -26,12 +26,11 @@ from harness.results import (
     InstallOptions,
     ResolvedEnvironment,
     ScenarioResult,
-    drop_npz_cells,
-    merge_npz,
     now_iso,
     read_result,
     write_result,
 )
+from harness.sidecar import drop_npz_cells, merge_npz
 
 __all__ = ["Recorder", "cpu_flags", "locked", "new_document", "open_document", "resolved_of"]
 

@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field
 
 from harness import paths
 from harness.errors import ResultsError
-from harness.results import EnvironmentResult, RecordSummary, npz_key
+from harness.results import EnvironmentResult, RecordSummary
+from harness.sidecar import npz_key
 
 __all__ = [
     "DEFAULT_TOLERANCES",

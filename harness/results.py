@@ -7,7 +7,6 @@ schema on write and on read, and a document of an unknown ``schema_version`` is 
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime
 from functools import cache
@@ -18,7 +17,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import ResultsError
-from harness.worker.atomic import write_atomic, write_json_atomic
+from harness.worker.atomic import write_json_atomic
 from harness.worker.protocol import Status
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "EnvironmentResult",
     "ScenarioResult",
     "load_run",
-    "merge_npz",
     "new_run_id",
     "read_result",
     "results_schema",
@@ -361,45 +359,3 @@ def load_run(run_dir: Path, problems: dict[str, str] | None = None) -> dict[str,
             continue
         docs[doc.environment.name] = doc
     return docs
-
-
-def npz_key(scenario_id: str, record: str) -> str:
-    return f"{scenario_id}::{record}"
-
-
-def _save_npz(target: Path, arrays: dict[str, Any]) -> None:
-    import numpy as np
-
-    def dump(handle: Any) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        handle.write(buffer.getvalue())
-
-    write_atomic(target, dump)
-
-
-def drop_npz_cells(target: Path, scenario_ids: list[str]) -> None:
-    """Remove the stored values of ``scenario_ids`` from an environment's ``.npz`` (before those cells run again)."""
-    import numpy as np
-
-    if not target.exists():
-        return
-    prefixes = tuple(npz_key(sid, "") for sid in scenario_ids)
-    with np.load(target) as existing:
-        kept = {k: existing[k] for k in existing.files if not k.startswith(prefixes)}
-        if len(kept) == len(existing.files):
-            return
-    _save_npz(target, kept)
-
-
-def merge_npz(target: Path, scenario_id: str, source: Path) -> None:
-    """Add the arrays of one scenario (``source``) to the environment's ``.npz``, atomically."""
-    import numpy as np
-
-    arrays: dict[str, Any] = {}
-    if target.exists():
-        with np.load(target) as existing:
-            arrays.update({k: existing[k] for k in existing.files})
-    with np.load(source) as new:
-        arrays.update({npz_key(scenario_id, k): new[k] for k in new.files})
-    _save_npz(target, arrays)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import results
+from harness import results, sidecar
 from harness.results import (
     DeclaredEnvironment,
     EnvironmentInfo,
@@ -30,7 +30,7 @@ def cell(scenario: str, status: str = "pass", message: str = "", **values: Any) 
         summary, array = records.summarize(name, kind, value)
         summaries.append(RecordSummary.model_validate(summary))
         if array is not None:
-            arrays[results.npz_key(scenario, name)] = array
+            arrays[sidecar.npz_key(scenario, name)] = array
     area = scenario.split(".")[0]
     return ScenarioResult(id=scenario, area=area, status=status, message=message, records=summaries), arrays
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import results
+from harness import results, sidecar
 from harness.errors import ResultsError
 from harness.results import (
     DeclaredEnvironment,
@@ -100,7 +100,7 @@ def test_merge_npz_accumulates_scenarios(tmp_path):
     for scenario_id, value in (("a.one", 1.0), ("a.two", 2.0)):
         source = tmp_path / f"{scenario_id}.npz"
         np.savez(source, w=np.full(3, value))
-        results.merge_npz(target, scenario_id, source)
+        sidecar.merge_npz(target, scenario_id, source)
     with np.load(target) as data:
         assert sorted(data.files) == ["a.one::w", "a.two::w"]
         assert data["a.two::w"].tolist() == [2.0, 2.0, 2.0]
