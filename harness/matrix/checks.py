@@ -51,33 +51,43 @@ def short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _first_problem(located: Located, loc: Loc, rules: list[tuple[bool, str]]) -> bool:
+    """Report the first rule that is broken (the later ones would only repeat it); True when one was."""
+    message = next((text for broken, text in rules if broken), None)
+    if message is not None:
+        located.problem(loc, message)
+    return message is not None
+
+
 def _check_package(located: Located, loc: Loc, name: str, version: str) -> None:
-    if name.startswith("-") or " " in name or "://" in name or name.startswith("git+"):
-        located.problem(
-            loc,
+    option = name.startswith("-") or " " in name or "://" in name or name.startswith("git+")
+    rules = [
+        (
+            option,
             f"{short(name)} is an installer option, not a package; use 'install:' "
             "(index_url, extra_index_urls, find_links)",
-        )
-        return
-    if len(name) > MAX_NAME_CHARS:
-        located.problem(loc, f"package name of {len(name)} characters; the limit is {MAX_NAME_CHARS}")
-        return
-    if not _PACKAGE_NAME.fullmatch(name):
-        located.problem(loc, f"{short(name)} is not a valid package name")
-        return
-    _check_version(located, loc, str(version))
+        ),
+        (len(name) > MAX_NAME_CHARS, f"package name of {len(name)} characters; the limit is {MAX_NAME_CHARS}"),
+        (not _PACKAGE_NAME.fullmatch(name), f"{short(name)} is not a valid package name"),
+    ]
+    if not _first_problem(located, loc, rules):
+        _check_version(located, loc, str(version))
 
 
 def _check_version(located: Located, loc: Loc, text: str) -> None:
     """An exact pin or ``latest``, nothing else: the installer receives it as ``name==version``."""
-    if text.startswith("-") or " " in text.strip():
-        located.problem(loc, f"version {short(text)} looks like an installer option; use 'install:'")
-        return
-    if len(text) > MAX_VERSION_CHARS:
-        located.problem(loc, f"version of {len(text)} characters; the limit is {MAX_VERSION_CHARS}")
-        return
-    if not _VERSION_CHARS.fullmatch(text):
-        located.problem(loc, f"bad version {short(text)}: no spaces, line breaks or control characters; {_EXACT_PIN}")
+    rules = [
+        (
+            text.startswith("-") or " " in text.strip(),
+            f"version {short(text)} looks like an installer option; use 'install:'",
+        ),
+        (len(text) > MAX_VERSION_CHARS, f"version of {len(text)} characters; the limit is {MAX_VERSION_CHARS}"),
+        (
+            not _VERSION_CHARS.fullmatch(text),
+            f"bad version {short(text)}: no spaces, line breaks or control characters; {_EXACT_PIN}",
+        ),
+    ]
+    if _first_problem(located, loc, rules):
         return
     if text == "latest":
         return
