@@ -23,10 +23,8 @@ from harness.errors import MatrixError  # noqa: E402
 from harness.results import new_run_id  # noqa: E402
 from harness.worker import scenario as scenario_mod  # noqa: E402
 
-nox.options.reuse_venv = "yes"
 # Environments are independent: run as many at once as there are cores (report, tests and lint run alone).
 nox.options.parallel = os.cpu_count() or 1
-nox.options.error_on_missing_interpreters = True
 
 MATRIX_FILE = os.environ.get("COMPAT_MATRIX", str(ROOT / "matrix.yaml"))
 # Set once per nox invocation and inherited by the sessions nox runs in parallel subprocesses. Whether the user
@@ -54,8 +52,9 @@ def _harness_session(command: str, name: str, venv_slug: str, doc: str) -> Calla
     """A session that runs ``python -m harness <command>`` for one environment, in that environment's venv."""
 
     def run(session: nox.Session) -> None:
-        # The environment session's own venv, or (for its relay consumer) the producer's, wherever --envdir puts it.
-        venv = session.virtualenv.location if command == "run" else str(session.env_dir.parent / venv_slug)
+        # The environment's venv, wherever --envdir puts it: the harness creates and syncs it (so an interpreter
+        # that is missing, like any provisioning failure, becomes an env-error results file, not a nox error).
+        venv = str(session.env_dir.parent / venv_slug)
         session.run(
             sys.executable, "-m", "harness", command,
             "--env", name, "--matrix", MATRIX_FILE, "--run-id", RUN_ID, "--venv-dir", venv,
@@ -70,11 +69,9 @@ def _harness_session(command: str, name: str, venv_slug: str, doc: str) -> Calla
 for _env in MATRIX.environments.values():
     nox.session(
         name=_env.name,
-        python=_env.python,
-        venv_backend="uv",
+        venv_backend="none",
         tags=["env", *_env.frameworks, *_env.tags],
         allow_parallel=True,
-        reuse_venv=True,
     )(_harness_session("run", _env.name, _env.venv_slug, f"Provision {_env.name} and run the selected scenarios."))
 
 # Consumers run after every producer (requires=); `nox -s relay-<env> --no-dependencies` consumes whatever

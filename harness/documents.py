@@ -154,13 +154,23 @@ def drop_cells(doc: EnvironmentResult, run_dir: Path, ids: set[str]) -> None:
     drop_npz_cells(paths.records_file(run_dir, doc.environment.name), sorted(ids))
 
 
-def drop_other_locks(doc: EnvironmentResult, run_dir: Path, lock_sha256: str, keep: set[str]) -> list[str]:
+def prior_state(run_dir: Path, env: str) -> str | None:
+    """The state this run's document for ``env`` was left in (None: there is none yet, or it is unreadable)."""
+    path = paths.results_file(run_dir, env)
+    try:
+        return read_result(path).state if path.exists() else None
+    except ResultsError:
+        return None
+
+
+def drop_other_locks(doc: EnvironmentResult, run_dir: Path, lock_sha256: str) -> list[str]:
     """Drop kept cells measured with another lock (a ``latest`` that moved): they describe another environment.
 
-    Returns the dropped ids; the verdict then lists them as missing (INCOMPLETE) instead of mixing two releases.
+    Returns the dropped ids; the caller measures the selected ones again with this lock (the others are then
+    missing, INCOMPLETE in a verdict) rather than mixing two releases in one document.
     """
     locks = {inv.id: inv.lock_sha256 for inv in doc.invocations}
-    stale = {c.id for c in doc.scenarios if c.id not in keep and locks.get(c.invocation, lock_sha256) != lock_sha256}
+    stale = {c.id for c in doc.scenarios if locks.get(c.invocation, lock_sha256) != lock_sha256}
     drop_cells(doc, run_dir, stale)
     return sorted(stale)
 

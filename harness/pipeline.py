@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths, relay
-from harness.documents import Recorder, drop_other_locks, locked, new_document, open_document, resolved_of
+from harness.documents import (
+    Recorder,
+    drop_other_locks,
+    locked,
+    new_document,
+    open_document,
+    prior_state,
+    resolved_of,
+)
 from harness.errors import ProvisionError, Terminated
 from harness.matrix import Matrix, restrict
 from harness.provision import Provisioned, provision
@@ -36,8 +44,9 @@ from harness.results import (
     read_result,
     write_result,
 )
+from harness.sandbox import Sandbox, find_sandbox
 from harness.supervisor import Supervisor, WorkerSpec
-from harness.worker.protocol import blank_cell
+from harness.worker.protocol import UNSAFE_ALLOWED, blank_cell
 from harness.worker.scenario import Scenario
 
 __all__ = ["REPO_ROOT", "EnvironmentPipeline"]
@@ -103,7 +112,10 @@ class EnvironmentPipeline:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         order = list(self.matrix.scenario_ids)
         chosen = list(restrict(self.matrix, list(selection)).scenario_ids) if selection else order
-        doc = open_document(self.matrix, self.env, self.run_dir, self.run_id, chosen)
+        # The same run id again after an interruption resumes: the finished cells stay, only the rest runs. A
+        # selection (-k) always measures its cells again, as does a re-run of a run that completed.
+        resume = not selection and prior_state(self.run_dir, self.env.name) in ("interrupted", "running")
+        doc = open_document(self.matrix, self.env, self.run_dir, self.run_id, [] if resume else chosen)
         invocation = Invocation(
             id=f"{new_run_id()}-{os.getpid()}", started_at=now_iso(), selection=list(selection), cells=chosen
         )
@@ -118,10 +130,16 @@ class EnvironmentPipeline:
         doc.timings.provision_s = round(prov.seconds, 3)
         doc.environment.resolved = resolved_of(prov)
         invocation.lock_sha256 = prov.lock_sha256
-        stale = drop_other_locks(doc, self.run_dir, prov.lock_sha256, set(chosen))
+        stale = drop_other_locks(doc, self.run_dir, prov.lock_sha256)
         if stale:
             print(f"{self.env.name}: {len(stale)} kept cells came from another lock and were dropped", file=sys.stderr)
-        to_run = self._skip_unmet(recorder, chosen, capabilities(prov.packages, self.env.env))
+        kept = {c.id for c in doc.scenarios}
+        missing = [sid for sid in chosen if sid not in kept]
+        if resume:
+            invocation.cells = missing
+            print(f"{self.env.name}: resuming run {self.run_id}: {len(chosen) - len(missing)} finished cells kept, "
+                  f"{len(missing)} to run", file=sys.stderr)  # fmt: skip
+        to_run = self._skip_unmet(recorder, missing, capabilities(prov.packages, self.env.env))
         try:
             if to_run:
                 self._supervise(recorder, scratch, to_run, repeat)
@@ -211,7 +229,9 @@ class EnvironmentPipeline:
             return outcomes
         scratch = paths.logs_dir(self.run_dir, self.env.name) / "relay"
         preload = preload_modules(["keras|torch|tensorflow"], self.env.env, caps)
-        spec = self._spec(scratch, preload, {"relay_source": str(source.resolve())})
+        sandbox, unsafe = relay_sandbox(self.matrix)
+        context = {"relay_source": str(source.resolve()), "unsafe_formats": unsafe}
+        spec = dataclasses.replace(self._spec(scratch, preload, context), sandbox=sandbox)
         timeout = self.registry[relay.CONSUME_ID].timeout or self.matrix.defaults.timeout
         ids = [c.cell_id for c in to_run]
 
@@ -220,6 +240,16 @@ class EnvironmentPipeline:
 
         Supervisor(spec, dict.fromkeys(ids, timeout), dict.fromkeys(ids, "relay"), sink).run(ids)
         return outcomes
+
+
+def relay_sandbox(matrix: Matrix) -> tuple[Sandbox | None, str]:
+    """The consumer's sandbox and its ``unsafe_formats`` context: load (sandboxed) or why not (fail closed)."""
+    if not matrix.unsafe_formats:
+        return None, f"unsafe_formats is off in {matrix.path.name}; set unsafe_formats: true to load it in a sandbox"
+    found = find_sandbox()
+    if isinstance(found, str):
+        return None, f"unsafe_formats is on but this machine has {found}"
+    return found, UNSAFE_ALLOWED
 
 
 def _find_flaky(

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -145,7 +146,8 @@ class _Uv:
     def __init__(self, env: Environment, environ: Mapping[str, str], run: Runner) -> None:
         self.binary = uv_binary()
         self.index = index_args(env, environ)
-        self.environ = {**environ, "UV_NO_PROGRESS": "1"}
+        # no interpreter downloads unless the caller asks: where none is installed, the env-error says so at once
+        self.environ = {"UV_PYTHON_DOWNLOADS": "never", **environ, "UV_NO_PROGRESS": "1"}
         self.run_process = run
 
     def __call__(self, args: list[str], what: str, stdin: str | None = None, index: bool = True) -> str:
@@ -159,6 +161,45 @@ class _Uv:
 
     def version(self) -> str:
         return self(["--version"], "uv --version", index=False).strip()
+
+
+def _pyenv_pythons(version: str) -> list[Path]:
+    """Interpreters for ``version`` (e.g. "3.9") in pyenv's versions folder, newest first; none without pyenv."""
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return []
+    proc = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+    versions = Path(proc.stdout.strip()) / "versions"
+    if proc.returncode != 0 or not versions.is_dir():
+        return []
+    matching = [d for d in versions.iterdir() if d.name == version or d.name.startswith(f"{version}.")]
+
+    def key(folder: Path) -> Version:
+        try:
+            return Version(folder.name)
+        except InvalidVersion:
+            return Version("0")
+
+    return [d / "bin" / "python" for d in sorted(matching, key=key, reverse=True) if (d / "bin" / "python").exists()]
+
+
+def find_interpreter(version: str, uv: _Uv) -> str:
+    """The interpreter a venv for Python ``version`` is made from: uv's discovery first, then pyenv's folder.
+
+    uv does not see pyenv versions that are not the global one (their shims refuse to run), so both are asked;
+    neither downloads anything. None found is a ``ProvisionError`` naming where it looked.
+    """
+    try:
+        return uv(["python", "find", version], f"finding Python {version}", index=False).strip()
+    except ProvisionError as exc:
+        found = _pyenv_pythons(version)
+        if found:
+            return str(found[0])
+        said = str(exc).splitlines()[-1]
+        raise ProvisionError(
+            f"no Python {version} interpreter on this machine (uv python find and pyenv's versions folder): {said}",
+            installer_output=exc.installer_output,
+        ) from None
 
 
 def _venv_python(venv_dir: Path) -> Path:
@@ -276,8 +317,9 @@ def provision(
     python = _venv_python(venv_dir)
     steps: list[str] = []
     if not python.exists():
-        uv(["venv", "--python", env.python, str(venv_dir)], f"creating a Python {env.python} venv", index=False)
-        steps.append(f"uv venv --python {env.python}")
+        interpreter = find_interpreter(env.python, uv)
+        uv(["venv", "--python", interpreter, str(venv_dir)], f"creating a Python {env.python} venv", index=False)
+        steps.append(f"uv venv --python {interpreter}")
     latest = _resolve_latest(env, uv, python)
     pins = {name: latest.get(name, version) for name, version in env.packages.items()}
     steps += [f"latest {name} resolved to {version}" for name, version in latest.items()]

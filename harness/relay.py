@@ -117,13 +117,12 @@ def relay_results(consumer: str, cell: Planned, manifest: Manifest, result: Scen
             "family": cell.family,
             "model": artifact.model,
             "format": cell.format,
-            "unsafe": artifact.unsafe,
             "producer_versions": manifest.versions,
             "duration_s": result.duration_s if result else None,
         }
         value = records.get(artifact.model)
         if cell.skip_reason:
-            rows.append(RelayResult(**base, outcome="skip", message=cell.skip_reason))
+            rows.append(RelayResult(**base, outcome="skip", message=cell.skip_reason, unsafe=artifact.unsafe))
         elif isinstance(value, dict):
             rows.append(
                 RelayResult(
@@ -137,14 +136,22 @@ def relay_results(consumer: str, cell: Planned, manifest: Manifest, result: Scen
                     error_class=str(value.get("error_class", "")),
                     message=str(value.get("message", "")),
                     warnings=[str(w) for w in value.get("warnings", [])],
+                    unsafe=bool(value.get("unsafe", artifact.unsafe)),  # the consumer's own label first
+                    sandboxed=value.get("sandboxed") is True,
                 )
             )
         elif result is not None and result.status == "skip":
-            rows.append(RelayResult(**base, outcome="skip", message=result.message))
+            rows.append(RelayResult(**base, outcome="skip", message=result.message, unsafe=artifact.unsafe))
         else:
             status = result.status if result else "not run"
             message = result.message if result else "the consumer cell did not run"
             rows.append(
-                RelayResult(**base, outcome="load-error", error_class=f"Worker{status.title()}", message=message)
+                RelayResult(
+                    **base,
+                    outcome="load-error",
+                    error_class=f"Worker{status.title()}",
+                    message=message,
+                    unsafe=artifact.unsafe,
+                )
             )
     return rows

@@ -166,7 +166,8 @@ class RelayResult(_Model):
     error_class: str = ""
     message: str = ""
     warnings: list[str] = Field(default_factory=list)
-    unsafe: bool = False
+    unsafe: bool = Field(default=False, description="Loading the format can run code from the file.")
+    sandboxed: bool = Field(default=False, description="The consumer loaded it inside the sandbox.")
     producer_versions: dict[str, str] = Field(default_factory=dict)
     duration_s: float | None = None
 

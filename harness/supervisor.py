@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.sandbox import Sandbox
 from harness.worker.atomic import write_json_atomic
 from harness.worker.loop import read_tail
 from harness.worker.protocol import CONTEXT_KEYS, Status, blank_cell, clean_text
@@ -48,6 +49,18 @@ class WorkerSpec:
     seed: int = 1337
     startup_timeout: float = 600.0
     context: dict[str, str] = field(default_factory=dict)
+    sandbox: Sandbox | None = None
+
+    def command(self, plan_path: Path, events_fd: int) -> list[str]:
+        """The worker's command line, inside the sandbox when there is one (writable: the scratch folder only)."""
+        argv = [self.python, "-m", "harness.worker", "--plan", str(plan_path), "--events-fd", str(events_fd)]
+        return argv if self.sandbox is None else self.sandbox.wrap(argv, [self.scratch])
+
+    def process_env(self) -> dict[str, str]:
+        """The worker's variables; in a sandbox its temporary files go to the one writable folder."""
+        if self.sandbox is None:
+            return self.env
+        return {**self.env, "TMPDIR": str((self.scratch / "tmp").resolve())}
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.context) - set(CONTEXT_KEYS))
@@ -65,9 +78,11 @@ class SupervisorStats:
     python_version: str = ""
 
 
-def _describe_exit(returncode: int | None) -> str:
+def _describe_exit(returncode: int | None, sandboxed: bool = False) -> str:
     if returncode is None:
         return "worker still running"
+    if sandboxed and returncode > 128:  # bwrap reports a child killed by signal N as exit code 128 + N
+        returncode = 128 - returncode
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -95,14 +110,16 @@ class _Attempt:
         read_fd, write_fd = os.pipe()
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(spec.log_path, "ab") as log:
+            (spec.scratch / "tmp").mkdir(exist_ok=True)
             self.proc = subprocess.Popen(
-                [spec.python, "-m", "harness.worker", "--plan", str(plan_path), "--events-fd", str(write_fd)],
-                env=spec.env,
+                spec.command(plan_path, write_fd),
+                env=spec.process_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 pass_fds=(write_fd,),
                 start_new_session=True,
+                preexec_fn=None if spec.sandbox is None else spec.sandbox.limit_resources,
             )
         os.close(write_fd)
         self.read_fd = read_fd
@@ -208,7 +225,7 @@ class Supervisor:
                 self._emit(
                     culprit,
                     "crash",
-                    f"{_describe_exit(returncode)} while running this scenario",
+                    f"{_describe_exit(returncode, self.spec.sandbox is not None)} while running this scenario",
                     elapsed=elapsed,
                 )
             pending.remove(culprit)
@@ -217,7 +234,7 @@ class Supervisor:
             why = (
                 f"worker did not start within {self.spec.startup_timeout:g} s"
                 if outcome == "startup-timeout"
-                else f"{_describe_exit(returncode)} before running any scenario"
+                else f"{_describe_exit(returncode, self.spec.sandbox is not None)} before running any scenario"
             )
             tail = read_tail(self.spec.log_path, 2000)
             for scenario_id in list(pending):
@@ -226,7 +243,11 @@ class Supervisor:
             return
         # The worker ended between scenarios without finishing the plan: blame the next one, then move on.
         culprit = pending.pop(0)
-        self._emit(culprit, "crash", f"{_describe_exit(returncode)} before this scenario started")
+        self._emit(
+            culprit,
+            "crash",
+            f"{_describe_exit(returncode, self.spec.sandbox is not None)} before this scenario started",
+        )
 
     def _emit(
         self,

@@ -169,6 +169,7 @@ class KerasFormat:
     unavailable: Callable[[Any], str | None]
     save: Callable[[Any, Path], None]
     load: Callable[[Path, str], Loaded]
+    unsafe: str = ""  # why loading it can run code from the file; the relay loads such a format only in the sandbox
 
 
 def _load_model(path: Path, model_name: str, **options: Any) -> Loaded:
@@ -233,17 +234,27 @@ def _unavailable_keras_format(k: Any) -> str | None:
     return None if (major, minor) >= (2, 13) else f"the .keras format needs Keras >= 2.13 ({k.__version__})"
 
 
+#: Full-model formats name classes and functions in their config, which loading imports and calls; ``safe_mode``
+#: is meant to stop that and has been bypassed release after release (CVE-2025-1550, -8747, -9905, -9906), and
+#: Keras 2's legacy loaders do not have it. A SavedModel carries a TensorFlow graph that loading runs.
+_CONFIG = "a full model: loading imports and calls what its config names (safe_mode has been bypassed)"
+_GRAPH = "a SavedModel: loading and calling it runs the TensorFlow graph stored in the file"
+
 FORMATS: dict[str, KerasFormat] = {
     f.name: f
     for f in (
-        KerasFormat("keras", ".keras", True, _unavailable_keras_format, lambda m, p: m.save(str(p)), _load_model),
-        KerasFormat("h5", ".h5", True, lambda k: None, lambda m, p: m.save(str(p)), _load_model),
+        KerasFormat(
+            "keras", ".keras", True, _unavailable_keras_format, lambda m, p: m.save(str(p)), _load_model, _CONFIG
+        ),
+        KerasFormat("h5", ".h5", True, lambda k: None, lambda m, p: m.save(str(p)), _load_model, _CONFIG),
         KerasFormat(
             "savedmodel_dir", "", True, lambda k: _keras3_only_not(k, "model.save(<dir>) (SavedModel)"), _save_dir,
-            _load_model,
+            _load_model, _GRAPH,
         ),
-        KerasFormat("tf_saved_model", "", False, _needs_tf_backend, _save_tf, _load_tf_saved_model),
-        KerasFormat("export", "", False, _unavailable_export, lambda m, p: m.export(str(p)), _load_tf_saved_model),
+        KerasFormat("tf_saved_model", "", False, _needs_tf_backend, _save_tf, _load_tf_saved_model, _GRAPH),
+        KerasFormat(
+            "export", "", False, _unavailable_export, lambda m, p: m.export(str(p)), _load_tf_saved_model, _GRAPH
+        ),
         KerasFormat(
             "weights_h5", ".weights.h5", False, lambda k: None, lambda m, p: m.save_weights(str(p)), _load_weights
         ),

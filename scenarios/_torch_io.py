@@ -146,14 +146,16 @@ class TorchFallback:
 class TorchFormat:
     """A way of saving a torch model: when it exists, how to save (into a folder), how to load (may raise).
 
-    ``fallback`` exists only for formats labelled ``unsafe``: unpickling code is never a fallback of a safe format.
+    ``unsafe`` says why loading the format can run code from the file (empty: it cannot); the relay loads such a
+    format only inside the sandbox. ``fallback`` exists only for formats labelled ``unsafe``: unpickling code is
+    never a fallback of a safe format.
     """
 
     name: str
     unavailable: Callable[[], str | None]
     save: Callable[[Any, Any, Path], None]
     load: Callable[[Path], TorchLoaded]
-    unsafe: bool = False
+    unsafe: str = ""
     keeps_optimizer: bool = False
     fallback: TorchFallback | None = None
 
@@ -291,20 +293,24 @@ def _load_export(folder: Path) -> TorchLoaded:
     return _loaded(torch.export.load(str(folder / "model.pt2")).module())
 
 
+_PICKLE = "a full pickle: unpickling may call any Python function the file names"
+_TORCHSCRIPT = "a TorchScript archive: loading and calling it runs the program stored in the file"
+_EXPORTED = "an exported program: loading and calling it runs the graph stored in the file"
+
 FORMATS: dict[str, TorchFormat] = {
     f.name: f
     for f in (
         TorchFormat("state_dict", lambda: None, _save_state_dict, _load_state_dict),
         TorchFormat("checkpoint", lambda: None, _save_checkpoint, _load_checkpoint, keeps_optimizer=True),
         TorchFormat(
-            "pickle_default_load", lambda: None, _save_pickle, _load_pickle(None), unsafe=True,
+            "pickle_default_load", lambda: None, _save_pickle, _load_pickle(None), unsafe=_PICKLE,
             fallback=TorchFallback("loaded-with-weights-only-false", "weights_only=False", _load_pickle(False)),
         ),
         TorchFormat("pickle_weights_only", lambda: None, _save_pickle, _load_pickle(True)),
-        TorchFormat("pickle_unsafe_load", lambda: None, _save_pickle, _load_pickle(False), unsafe=True),
-        TorchFormat("torchscript_script", lambda: None, _save_script, _load_jit),
-        TorchFormat("torchscript_trace", lambda: None, _save_trace, _load_jit),
-        TorchFormat("torch_export", _export_unavailable, _save_export, _load_export),
+        TorchFormat("pickle_unsafe_load", lambda: None, _save_pickle, _load_pickle(False), unsafe=_PICKLE),
+        TorchFormat("torchscript_script", lambda: None, _save_script, _load_jit, unsafe=_TORCHSCRIPT),
+        TorchFormat("torchscript_trace", lambda: None, _save_trace, _load_jit, unsafe=_TORCHSCRIPT),
+        TorchFormat("torch_export", _export_unavailable, _save_export, _load_export, unsafe=_EXPORTED),
     )
 }  # fmt: skip
 

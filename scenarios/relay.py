@@ -11,6 +11,8 @@ hashes before loading anything, loads as a user would (the plain ``load_model(pa
 the plain ``torch.load(path)``; ``scenarios._loads``), compares predictions and, where the format keeps the
 optimizer, continues training one step and compares with the producer's own continuation. An artifact that loads
 only with a fallback (``compile=False``, ``weights_only=False``) is ``fallback-only``: the user's call broke.
+A format that can run code from the file (``unsafe`` in the format tables, never the manifest's word) is loaded
+only when the plan's context allows it, which the orchestrator grants only to a worker it put in the sandbox.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ def _produce_keras(root: Path) -> list[dict[str, Any]]:
             folder = root / "keras" / model_name / fmt.name
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            entry: dict[str, Any] = {"family": "keras", "model": model_name, "format": fmt.name, "unsafe": False}
+            entry: dict[str, Any] = {"family": "keras", "model": model_name, "format": fmt.name}
+            entry["unsafe"] = bool(fmt.unsafe)
             try:
                 fmt.save(model, folder / f"model{fmt.suffix}")
             except Exception as exc:
@@ -146,7 +149,7 @@ def _produce_torch(root: Path) -> list[dict[str, Any]]:
         folder = root / "torch" / "tinynet" / fmt.name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        entry: dict[str, Any] = {"family": "torch", "model": "tinynet", "format": fmt.name, "unsafe": fmt.unsafe}
+        entry: dict[str, Any] = {"family": "torch", "model": "tinynet", "format": fmt.name, "unsafe": bool(fmt.unsafe)}
         try:
             fmt.save(model, optimizer, folder)
         except Exception as exc:
@@ -287,8 +290,29 @@ def _consume_torch(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     return _fallback_only(result, attempt)
 
 
-def consume_entry(entry: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Verify, load and compare one artifact; every failure becomes a ``load-error`` with its class and text."""
+def unsafe_reason(entry: dict[str, Any]) -> str:
+    """Why loading this artifact's format can run code, from this consumer's own table (never the manifest's word)."""
+    table: dict[str, Any] = _keras_io.FORMATS if entry.get("family") == "keras" else _torch_io.FORMATS
+    fmt = table.get(str(entry.get("format")))
+    return str(fmt.unsafe) if fmt is not None else ""
+
+
+def _not_loaded(reason: str, refusal: str) -> dict[str, Any]:
+    """The safe default: the artifact exists and its hashes match, and what loading it would take."""
+    return {
+        "outcome": "skip",
+        "how": "not-loaded-unsafe",
+        "unsafe": True,
+        "message": f"not loaded: {reason}; {refusal}",
+    }
+
+
+def consume_entry(entry: dict[str, Any], root: Path, unsafe_refusal: str = "unsafe formats are off") -> dict[str, Any]:
+    """Verify, load and compare one artifact; every failure becomes a ``load-error`` with its class and text.
+
+    A format that can run code from the file is loaded only when ``unsafe_refusal`` is empty (the orchestrator
+    put this worker in the sandbox); otherwise the cell says it exists, verified, and why it was not loaded.
+    """
     if entry.get("save_error"):
         return {"outcome": "skip", "message": f"the producer could not save it: {entry['save_error']}"}
     folder = confined(root, str(entry.get("path", "")))
@@ -301,12 +325,16 @@ def consume_entry(entry: dict[str, Any], root: Path) -> dict[str, Any]:
     problem = verify(folder, entry["files"])
     if problem:
         return {"outcome": "load-error", "error_class": "IntegrityError", "message": problem}
+    reason = unsafe_reason(entry)
+    if reason and unsafe_refusal:
+        return _not_loaded(reason, unsafe_refusal)
+    labels = {"unsafe": bool(reason), "sandboxed": not unsafe_refusal}
     try:
         if entry["family"] == "keras":
-            return _consume_keras(entry, folder)
-        return _consume_torch(entry, folder)
+            return {**_consume_keras(entry, folder), **labels}
+        return {**_consume_torch(entry, folder), **labels}
     except Exception as exc:
-        return {"outcome": "load-error", "error_class": type(exc).__name__, "message": error_text(exc)}
+        return {"outcome": "load-error", "error_class": type(exc).__name__, "message": error_text(exc), **labels}
 
 
 @scenario(area="relay", parametrized=True, timeout=600)
@@ -321,4 +349,4 @@ def consume(ctx: Context) -> None:
     if not entries:
         ctx.skip(f"{producer} produced no {family} artifact in format {format_name}")
     for entry in entries:
-        ctx.record(entry["model"], consume_entry(entry, source), kind="config")
+        ctx.record(entry["model"], consume_entry(entry, source, ctx.unsafe_refusal), kind="config")

@@ -67,6 +67,8 @@ def test_torch_grid(relay_run):
         assert row.outcome == "fallback-only" and row.error_class == "UnpicklingError" and "weights-only" in row.how
         assert "weights_only" in row.message
     assert grid(run, "torch", "pickle_unsafe_load")[("torch2.5", "torch2.13", "tinynet")].unsafe
+    for row in [*default_load.values(), *grid(run, "torch", "torchscript_script").values()]:
+        assert row.unsafe and row.sandboxed  # formats that can run code from the file load only in the sandbox
     for row in grid(run, "torch", "checkpoint").values():
         assert row.outcome == "loaded" and row.optimizer == "kept" and row.continuation_max_abs_error == 0.0
     for row in grid(run, "torch", "state_dict").values():
@@ -91,7 +93,7 @@ def test_keras_grid(relay_run):
 def test_report_shows_one_grid_per_format(relay_run):
     run_dir, _ = relay_run
     report = (run_dir / "report.md").read_text()
-    assert "### torch · pickle_default_load (unsafe load: may execute pickled code)" in report
+    assert "### torch · pickle_default_load (unsafe: can run code from the file; loaded only in the sandbox)" in report
     assert "### keras · keras" in report and "| producer \\ consumer | tf2.15-keras2 | tf2.21-keras3 |" in report
 
 

@@ -113,8 +113,9 @@ def test_relay_consumer_reports_fallback_only_with_the_plain_error(monkeypatch, 
         "path": "torch/tinynet/pickle_default_load", "files": relay_scenarios.file_hashes(folder),
         "predictions": np.zeros((len(x), 3)).tolist(), "optimizer": {"count": 0, "sha256": ""},
     }  # fmt: skip
-    result = relay_scenarios.consume_entry(entry, tmp_path)
+    result = relay_scenarios.consume_entry(entry, tmp_path, unsafe_refusal="")  # as in the sandbox: may load it
     assert result["outcome"] == "fallback-only" and result["how"] == "loaded-with-weights-only-false"
+    assert result["unsafe"] and result["sandboxed"]
     assert result["error_class"] == "RuntimeError"
     assert result["message"] == "RuntimeError: Weights only load failed: weights_only is now True by default"
     assert result["max_abs_error"] == 0.0  # the numbers of what the fallback loaded are kept

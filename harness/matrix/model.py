@@ -175,6 +175,11 @@ class MatrixSpec(_Spec):
     environments: list[EnvironmentSpec] = Field(default_factory=list)
     generate: list[GeneratorSpec] = Field(default_factory=list)
     drift: DriftSpec = Field(default_factory=lambda: DriftSpec())
+    unsafe_formats: bool = Field(
+        default=False,
+        description="Let the relay load formats that can run code from the file (full pickles, SavedModel, Keras "
+        "full models, TorchScript), only inside the sandbox (bubblewrap); where none works they are not loaded.",
+    )
 
 
 def matrix_schema() -> dict[str, Any]:
@@ -235,6 +240,7 @@ class Matrix:
     drift: DriftSpec = field(default_factory=lambda: DriftSpec())
     sha256: str = ""
     upgrades: tuple[tuple[str, str], ...] = ()
+    unsafe_formats: bool = False
 
     def environment(self, name: str) -> Environment:
         try:

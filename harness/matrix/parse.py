@@ -162,4 +162,5 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
         drift=drift,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         upgrades=upgrades,
+        unsafe_formats=spec.unsafe_formats,
     )

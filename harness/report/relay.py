@@ -74,6 +74,15 @@ def _ordered(names: set[str], envs: list[str]) -> list[str]:
     return [e for e in envs if e in names] + sorted(names - set(envs))
 
 
+def _unsafe_label(rows: list[RelayResult]) -> str:
+    """How a format that can run code from the file was treated: loaded only in the sandbox, or not at all."""
+    if not any(r.unsafe for r in rows):
+        return ""
+    if any(r.sandboxed for r in rows):
+        return " (unsafe: can run code from the file; loaded only in the sandbox)"
+    return " (unsafe: can run code from the file; not loaded)"
+
+
 def relay_grids(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[Grid]:
     rows = [row for doc in docs.values() for row in doc.relay]
     grids = []
@@ -81,7 +90,7 @@ def relay_grids(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[Gri
         subset = [r for r in rows if r.family == family and r.format == format_name]
         producers = _ordered({r.producer for r in subset}, envs)
         consumers = _ordered({r.consumer for r in subset}, envs)
-        unsafe = " (unsafe load: may execute pickled code)" if any(r.unsafe for r in subset) else ""
+        unsafe = _unsafe_label(subset)
         grid = Grid(f"{family} · {format_name}{unsafe}", producers, consumers)
         pairs: dict[tuple[str, str], list[RelayResult]] = {}
         for row in subset:

@@ -18,6 +18,7 @@ __all__ = [
     "LEGACY_KERAS_VAR",
     "PROTOCOL_VERSION",
     "STATUSES",
+    "UNSAFE_ALLOWED",
     "CellResult",
     "Status",
     "WarningRecord",
@@ -38,8 +39,11 @@ BROKEN: tuple[str, ...] = ("fail", "error", "crash", "timeout", "env-error")
 WarningSource = Literal["warnings", "logging", "stderr"]
 
 #: The keys of a plan's ``context``, what the orchestrator tells a scenario about where it runs (each optional):
-#: the environment's name, the folder the relay producer saves into, the folder the relay consumer reads from.
-CONTEXT_KEYS: tuple[str, ...] = ("environment", "artifacts_dir", "relay_source")
+#: the environment's name, the folder the relay producer saves into, the folder the relay consumer reads from, and
+#: ``unsafe_formats``: ``"load"`` when this worker runs in the sandbox and may load formats that can run code from
+#: the file, otherwise why it may not (absent: it may not; the orchestrator alone decides, never an artifact).
+CONTEXT_KEYS: tuple[str, ...] = ("environment", "artifacts_dir", "relay_source", "unsafe_formats")
+UNSAFE_ALLOWED = "load"
 
 
 class WarningRecord(TypedDict):

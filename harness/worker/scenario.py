@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypedDict
 
-from harness.worker.protocol import CONTEXT_KEYS, STATUSES
+from harness.worker.protocol import CONTEXT_KEYS, STATUSES, UNSAFE_ALLOWED
 
 __all__ = [
     "STATUSES",
@@ -214,6 +214,9 @@ class Context:
         self.environment: str = context.get("environment", "")
         self.artifacts_dir = _optional_path(context.get("artifacts_dir"))
         self.relay_source = _optional_path(context.get("relay_source"))
+        unsafe = context.get("unsafe_formats", "")
+        #: Empty when this cell may load formats that can run code (it runs in the sandbox); else why it may not.
+        self.unsafe_refusal = "" if unsafe == UNSAFE_ALLOWED else (unsafe or "the plan does not allow unsafe formats")
         self.checks: list[CheckResult] = []
         self.records: dict[str, tuple[str | None, Any]] = {}
         self.notes: list[str] = []
