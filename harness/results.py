@@ -96,6 +96,10 @@ class ScenarioResult(_Model):
     seeding: list[str] = Field(default_factory=list)
     output_tail: str = ""
     invocation: str = Field("", description="The invocation (see EnvironmentResult.invocations) that wrote the cell.")
+    cache_key: str = Field("", description="sha256 of everything that can change this cell's outcome (harness.cache).")
+    reused_from: str = Field(
+        "", description="Where a cell taken from the cache was measured ('<run>/<environment>'); empty: measured here."
+    )
 
     @property
     def ran(self) -> bool:
@@ -202,6 +206,8 @@ class Timings(_Model):
     scenarios_s: float = 0.0
     total_s: float | None = None
     relay_s: float | None = Field(None, description="Seconds the relay's consumer phase took in this environment.")
+    cells_reused: int = Field(0, description="Cells this document took from the cache instead of measuring them.")
+    relay_cells_reused: int = Field(0, description="Relay consumer cells taken from the cache.")
 
 
 class Invocation(_Model):
