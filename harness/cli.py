@@ -78,7 +78,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _pipeline(args: argparse.Namespace) -> EnvironmentPipeline:
     """The environment's pipeline in the run the arguments (or ``COMPAT_RUN_ID``) name, or in a new run."""
-    from harness.pipeline import EnvironmentPipeline
+    from harness.cache import CellCache, default_cache_dir
+    from harness.pipeline import REPO_ROOT, EnvironmentPipeline
 
     matrix, registry = _load(args)
     env = matrix.environment(args.env)
@@ -94,6 +95,7 @@ def _pipeline(args: argparse.Namespace) -> EnvironmentPipeline:
         run_id=run_id,
         scenario_packages=_packages(args.scenario_packages),
         extra_pythonpath=extra,
+        cache=CellCache(default_cache_dir(REPO_ROOT), enabled=not args.no_cache),
     )
 
 
@@ -295,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--run-id", default=None)
     relay.add_argument("--venv-dir", default=None)
     relay.add_argument("--relay-from", default=None, help="read artifacts from this folder instead of the run's")
+    for command in (run, relay):
+        command.add_argument(
+            "--no-cache",
+            action="store_true",
+            default=os.environ.get("COMPAT_NO_CACHE", "") not in ("", "0"),
+            help="measure every cell again instead of reusing unchanged ones (COMPAT_NO_CACHE=1 does the same)",
+        )
     report = add("report", cmd_report, "write the run's reports (Markdown, HTML, JUnit XML, verdicts, trend)")
     report.add_argument("--run", default=os.environ.get("COMPAT_RUN_ID"))
     report.add_argument(

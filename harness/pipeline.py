@@ -13,7 +13,9 @@ requirements become ``skip`` cells with the reason, decided here from the resolv
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths, relay
+from harness.cache import CellCache, CellKey, EnvironmentKey, source_digest
 from harness.documents import (
     Recorder,
     drop_other_locks,
@@ -45,9 +48,9 @@ from harness.results import (
     write_result,
 )
 from harness.sandbox import Sandbox, find_sandbox
-from harness.supervisor import Supervisor, WorkerSpec
+from harness.supervisor import ResultSink, Supervisor, WorkerSpec
 from harness.worker.protocol import UNSAFE_ALLOWED, blank_cell
-from harness.worker.scenario import Scenario
+from harness.worker.scenario import Scenario, split_id
 
 __all__ = ["REPO_ROOT", "EnvironmentPipeline"]
 
@@ -69,11 +72,14 @@ class EnvironmentPipeline:
         scenario_packages: tuple[str, ...] = ("scenarios",),
         extra_pythonpath: tuple[Path, ...] = (),
         environ: Mapping[str, str] | None = None,
+        cache: CellCache | None = None,
     ) -> None:
         self.matrix, self.env = matrix, matrix.environment(env_name)
         self.run_dir, self.venv_dir, self.registry, self.run_id = run_dir, venv_dir, registry, run_id
         self.scenario_packages, self.extra_pythonpath, self.environ = scenario_packages, extra_pythonpath, environ
+        self.cache = cache
         self._provisioned: Provisioned | None = None
+        self._env_key: EnvironmentKey | None = None
 
     # ------------------------------------------------------------------------------------------- provision
 
@@ -82,6 +88,27 @@ class EnvironmentPipeline:
         if self._provisioned is None:
             self._provisioned = provision(self.env, self.venv_dir, environ=self.environ)
         return self._provisioned
+
+    def environment_key(self) -> EnvironmentKey:
+        """What this environment adds to every cell's cache key (the lock, Python, machine, variables, seed)."""
+        if self._env_key is None:
+            prov = self.provision()
+            resolved = resolved_of(prov)
+            self._env_key = EnvironmentKey(
+                environment=self.env.name,
+                lock_sha256=prov.lock_sha256,
+                packages=tuple(sorted(prov.packages.items())),
+                python_version=resolved.python_version,
+                machine=resolved.machine,
+                cpu_flags=tuple(resolved.cpu_flags),
+                env_vars=tuple(sorted(self.env.env.items())),
+                seed=self.matrix.defaults.seed,
+            )
+        return self._env_key
+
+    def _key(self, cell_id: str, timeout: float, extra: str = "") -> str:
+        module = self.registry[split_id(cell_id)[0]].module
+        return CellKey(self.environment_key(), cell_id, source_digest(module), timeout, extra).sha256
 
     def _spec(self, scratch: Path, preload: list[str], context: dict[str, str]) -> WorkerSpec:
         return self.provision().worker_spec(
@@ -140,9 +167,12 @@ class EnvironmentPipeline:
             print(f"{self.env.name}: resuming run {self.run_id}: {len(chosen) - len(missing)} finished cells kept, "
                   f"{len(missing)} to run", file=sys.stderr)  # fmt: skip
         to_run = self._skip_unmet(recorder, missing, capabilities(prov.packages, self.env.env))
+        keys = {sid: self._key(sid, self.matrix.timeouts[sid]) for sid in to_run} if self.cache else {}
+        if repeat == 1:  # a flake hunt measures every time
+            to_run = self._reuse(recorder, to_run, keys, scratch)
         try:
             if to_run:
-                self._supervise(recorder, scratch, to_run, repeat)
+                self._supervise(recorder, scratch, to_run, repeat, keys)
         except (KeyboardInterrupt, Terminated):  # the finished cells stay; the document says it stopped early
             doc.state, doc.finished_at = "interrupted", now_iso()
             recorder.save()
@@ -180,13 +210,51 @@ class EnvironmentPipeline:
                 to_run.append(scenario_id)
         return to_run
 
-    def _supervise(self, recorder: Recorder, scratch: Path, to_run: list[str], repeat: int) -> None:
+    def _reuse(self, recorder: Recorder, to_run: list[str], keys: Mapping[str, str], scratch: Path) -> list[str]:
+        """Take every cell the cache holds under its key; return the ones still to measure."""
+        if self.cache is None:
+            return to_run
+        measure = []
+        for sid in to_run:
+            cached = self.cache.get(keys[sid], sid)
+            if cached is None:
+                measure.append(sid)
+                continue
+            if cached.values is not None:
+                scratch.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(cached.values, scratch / f"{sid}.npz")  # the Recorder merges it like a worker's
+            if sid == relay.PRODUCE_ID:
+                self.cache.restore_artifacts(cached, paths.artifacts_dir(self.run_dir, self.env.name))
+            recorder.add(cached.cell.model_copy(update={"reused_from": cached.origin}))
+            recorder.doc.timings.cells_reused += 1
+        return measure
+
+    def _storing(self, sink: ResultSink, keys: Mapping[str, str], scratch: Path) -> ResultSink:
+        """``sink``, after storing each measured cell in the cache (with its values and a producer's artifacts)."""
+        cache, origin = self.cache, f"{self.run_id}/{self.env.name}"
+        if cache is None:
+            return sink
+
+        def store(raw: dict[str, Any]) -> None:
+            key = keys.get(raw["id"], "")
+            if key:
+                raw = {**raw, "cache_key": key}
+                produced = paths.artifacts_dir(self.run_dir, self.env.name) if raw["id"] == relay.PRODUCE_ID else None
+                cache.put(key, raw, origin, scratch / f"{raw['id']}.npz", produced)
+            sink(raw)
+
+        return store
+
+    def _supervise(
+        self, recorder: Recorder, scratch: Path, to_run: list[str], repeat: int, keys: Mapping[str, str]
+    ) -> None:
         doc, caps = recorder.doc, capabilities(self.provision().packages, self.env.env)
         requirements = [req for sid in to_run for req in self.registry[sid].requires]
         artifacts = paths.artifacts_dir(self.run_dir, self.env.name).resolve()
         spec = self._spec(scratch, preload_modules(requirements, self.env.env, caps), {"artifacts_dir": str(artifacts)})
         areas = {sid: self.registry[sid].area for sid in to_run}
-        supervisor = Supervisor(spec, {sid: self.matrix.timeouts[sid] for sid in to_run}, areas, recorder.add_raw)
+        sink = self._storing(recorder.add_raw, keys, scratch) if repeat == 1 else recorder.add_raw
+        supervisor = Supervisor(spec, {sid: self.matrix.timeouts[sid] for sid in to_run}, areas, sink)
         stats = supervisor.run(to_run)
         if repeat > 1:
             doc.repeats = repeat
@@ -210,7 +278,8 @@ class EnvironmentPipeline:
         caps = capabilities(self.provision().packages, self.env.env)
         manifests, problems = relay.load_manifests(source)
         cells = relay.plan_cells(caps, manifests)
-        outcomes = self._consume_cells([c for c in cells if c.skip_reason is None], caps, source)
+        outcomes = self._consume_cells([c for c in cells if c.skip_reason is None], caps, source, manifests)
+        doc.timings.relay_cells_reused = sum(1 for o in outcomes.values() if o.reused_from)
         doc.relay = [
             row
             for cell in cells
@@ -222,7 +291,11 @@ class EnvironmentPipeline:
         return doc
 
     def _consume_cells(
-        self, to_run: list[relay.Planned], caps: Mapping[str, str], source: Path
+        self,
+        to_run: list[relay.Planned],
+        caps: Mapping[str, str],
+        source: Path,
+        manifests: Mapping[str, relay.Manifest],
     ) -> dict[str, ScenarioResult]:
         outcomes: dict[str, ScenarioResult] = {}
         if not to_run:
@@ -233,13 +306,32 @@ class EnvironmentPipeline:
         context = {"relay_source": str(source.resolve()), "unsafe_formats": unsafe}
         spec = dataclasses.replace(self._spec(scratch, preload, context), sandbox=sandbox)
         timeout = self.registry[relay.CONSUME_ID].timeout or self.matrix.defaults.timeout
-        ids = [c.cell_id for c in to_run]
+        keys = {c.cell_id: self._key(c.cell_id, timeout, _consumer_inputs(c, manifests, unsafe)) for c in to_run}
+        if self.cache:
+            for cell_id, key in keys.items():
+                cached = self.cache.get(key, cell_id)
+                if cached is not None:
+                    outcomes[cell_id] = cached.cell.model_copy(update={"reused_from": cached.origin})
+        ids = [c.cell_id for c in to_run if c.cell_id not in outcomes]
+        if not ids:
+            return outcomes
 
         def sink(raw: dict[str, Any]) -> None:
             outcomes[raw["id"]] = ScenarioResult.model_validate(raw)
 
-        Supervisor(spec, dict.fromkeys(ids, timeout), dict.fromkeys(ids, "relay"), sink).run(ids)
+        store = self._storing(sink, keys, scratch)
+        Supervisor(spec, dict.fromkeys(ids, timeout), dict.fromkeys(ids, "relay"), store).run(ids)
         return outcomes
+
+
+def _consumer_inputs(cell: relay.Planned, manifests: Mapping[str, relay.Manifest], unsafe: str) -> str:
+    """A consumer cell's own inputs for its key: the producer's entries it loads (hashes included) and the mode."""
+    entries = [
+        a.model_dump(mode="json")
+        for a in manifests[cell.producer].artifacts
+        if a.family == cell.family and a.format == cell.format
+    ]
+    return json.dumps({"entries": entries, "unsafe_formats": unsafe}, sort_keys=True)
 
 
 def relay_sandbox(matrix: Matrix) -> tuple[Sandbox | None, str]:

@@ -22,10 +22,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.paths import is_safe_name
 from harness.results import RelayResult, ScenarioResult
 
-__all__ = ["ARTIFACTS_DIR", "CONSUME_ID", "Manifest", "Planned", "load_manifests", "plan_cells", "relay_results"]
+__all__ = [
+    "ARTIFACTS_DIR",
+    "CONSUME_ID",
+    "PRODUCE_ID",
+    "Manifest",
+    "Planned",
+    "load_manifests",
+    "plan_cells",
+    "relay_results",
+]
 
 ARTIFACTS_DIR = "artifacts"
 CONSUME_ID = "relay.consume"
+PRODUCE_ID = "relay.produce"
 TF_FORMATS = frozenset({"savedmodel_dir", "tf_saved_model", "export", "tf_checkpoint"})
 
 

@@ -26,7 +26,7 @@ from harness.worker.atomic import write_json_atomic
 from harness.worker.loop import read_tail
 from harness.worker.protocol import CONTEXT_KEYS, Status, blank_cell, clean_text
 
-__all__ = ["Supervisor", "SupervisorStats", "WorkerSpec"]
+__all__ = ["ResultSink", "Supervisor", "SupervisorStats", "WorkerSpec"]
 
 ResultSink = Callable[[dict[str, Any]], None]
 

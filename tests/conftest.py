@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from harness.worker import scenario as scenario_mod  # noqa: E402
+
+# One cell cache for the whole test session, empty at its start: a test measures what it asks for, never a cell
+# an earlier `./cm` or test session left in .nox/_cache (every process the tests start inherits this).
+os.environ["COMPAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="compat-matrix-cache-")
+os.environ.pop("COMPAT_NO_CACHE", None)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,215 @@
+"""The content-addressed cell cache: a cell whose inputs did not change is taken, not measured again.
+
+A cell's key is the sha256 of everything that can change its outcome: the environment's resolved lock and
+installed packages, the Python version, machine and CPU features, the declared environment variables, the seed,
+the harness's worker code and version, the scenario's own module with every helper module it imports (within its
+package), its timeout, and for a relay consumer cell the producer's manifest entries (file hashes included) and
+whether unsafe formats may load. Change any of them and the key changes; nothing is reused across a changed key.
+
+Entries live in ``<root>/<key[:2]>/<key>/``: ``cell.json`` (the cell and where it was measured), ``values.npz``
+(its record values, when it has any) and ``artifacts/`` (what ``relay.produce`` saved). An entry is written into a
+temporary folder and renamed into place, so a reader sees a whole entry or none. Entries are read as untrusted
+input: a malformed one, an id that does not match, or a symlink inside is a miss, never an error or a follow.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness import __version__
+from harness.results import ScenarioResult
+
+__all__ = ["CACHE_FORMAT", "CachedCell", "CellCache", "CellKey", "EnvironmentKey", "default_cache_dir", "source_digest"]
+
+CACHE_FORMAT = 1  # bump when the meaning of an entry changes: every older entry becomes a miss
+_KEY_LENGTH = 64
+#: Outcomes measured again rather than reused: a crash or timeout may be the machine's moment, not the release's.
+_NOT_CACHED = ("crash", "timeout", "env-error")
+_WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
+
+
+def default_cache_dir(repo_root: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """``COMPAT_CACHE_DIR`` when set, else ``.nox/_cache/cells`` beside the environments (git-ignored)."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("COMPAT_CACHE_DIR") or repo_root / ".nox" / "_cache" / "cells")
+
+
+def _sha256_files(paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(set(paths)):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@cache
+def worker_digest() -> str:
+    """The code that runs in every environment (``harness/worker``) and the harness version."""
+    return f"{__version__}:{_sha256_files(_WORKER_PACKAGE.glob('*.py'))}"
+
+
+def _module_file(name: str) -> Path | None:
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None)
+    if origin is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = spec.origin if spec is not None else None
+    return Path(origin) if origin and origin.endswith(".py") else None
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every module name ``path`` imports, and ``package.name`` for each ``from package import name``."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+@cache
+def source_digest(module: str) -> str:
+    """sha256 of a scenario module and every module of its own top-level package it imports, transitively.
+
+    Frameworks and the standard library are covered by the lock and the Python version; only the scenario
+    package's files are read here, found by their import statements (nothing is imported to find them).
+    """
+    package = module.split(".", 1)[0]
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or not (name == package or name.startswith(f"{package}.")):
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        seen[name] = path
+        todo += sorted(_imported_names(path))
+    return _sha256_files(seen.values())
+
+
+@dataclass(frozen=True)
+class EnvironmentKey:
+    """What one environment contributes to each of its cells' keys, fixed once it is provisioned."""
+
+    environment: str
+    lock_sha256: str
+    packages: tuple[tuple[str, str], ...]
+    python_version: str
+    machine: str
+    cpu_flags: tuple[str, ...]
+    env_vars: tuple[tuple[str, str], ...]
+    seed: int
+    harness: str = field(default_factory=worker_digest)
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """One cell's key: its environment's, its scenario's code and its own inputs."""
+
+    environment: EnvironmentKey
+    cell_id: str
+    source: str
+    timeout: float
+    extra: str = ""  # a relay consumer cell: its manifest entries and whether unsafe formats may load
+
+    @property
+    def sha256(self) -> str:
+        text = json.dumps({"format": CACHE_FORMAT, **asdict(self)}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedCell:
+    """An entry found in the cache: the cell, where it was measured, and its files."""
+
+    cell: ScenarioResult
+    origin: str
+    values: Path | None
+    artifacts: Path | None
+
+
+def _holds_symlink(folder: Path) -> bool:
+    return any(p.is_symlink() for p in folder.rglob("*"))
+
+
+class CellCache:
+    """Entries by key under ``root``; ``enabled=False`` (``--no-cache``) finds nothing but still stores."""
+
+    def __init__(self, root: Path, enabled: bool = True) -> None:
+        self.root, self.enabled = Path(root), enabled
+
+    def _entry(self, key: str) -> Path:
+        if len(key) != _KEY_LENGTH or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a cache key: {key!r}")
+        return self.root / key[:2] / key
+
+    def get(self, key: str, cell_id: str) -> CachedCell | None:
+        """The entry for ``key`` if it is whole and names ``cell_id``; anything else is a miss."""
+        if not self.enabled:
+            return None
+        entry = self._entry(key)
+        if not entry.is_dir() or entry.is_symlink() or _holds_symlink(entry):
+            return None
+        try:
+            data = json.loads((entry / "cell.json").read_text(encoding="utf-8"))
+            cell = ScenarioResult.model_validate(data["cell"])
+            origin = str(data["origin"])
+        except (OSError, ValueError, KeyError, TypeError, ValidationError, RecursionError):
+            return None
+        if cell.id != cell_id or cell.cache_key != key:
+            return None
+        values, artifacts = entry / "values.npz", entry / "artifacts"
+        return CachedCell(cell, origin, values if values.is_file() else None, artifacts if artifacts.is_dir() else None)
+
+    def put(
+        self, key: str, cell: dict[str, Any], origin: str, values: Path | None = None, artifacts: Path | None = None
+    ) -> bool:
+        """Store one measured cell (not a crash, timeout or env-error); False when it was not stored."""
+        if cell.get("status") in _NOT_CACHED:
+            return False
+        entry = self._entry(key)
+        if entry.exists():
+            return False  # same key, same inputs: the entry already there is as good
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=entry.parent))
+        try:
+            (staging / "cell.json").write_text(json.dumps({"cell": {**cell, "cache_key": key}, "origin": origin}))
+            if values is not None and values.is_file():
+                shutil.copyfile(values, staging / "values.npz")
+            if artifacts is not None and artifacts.is_dir() and not _holds_symlink(artifacts):
+                shutil.copytree(artifacts, staging / "artifacts")
+            os.rename(staging, entry)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            return False  # a full disk or a race with a parallel writer: the cell is kept in the run anyway
+        return True
+
+    @staticmethod
+    def restore_artifacts(cached: CachedCell, target: Path) -> None:
+        """Put a reused producer's artifacts where this run's consumers look for them."""
+        if cached.artifacts is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(target)
+        shutil.copytree(cached.artifacts, target)

@@ -1,0 +1,174 @@
+"""The cell cache: every key component invalidates, unchanged cells are reused without a worker, and a bad entry
+is a miss. Offline: the tool's own interpreter plays the environment (tests.test_pipeline._fake_provision)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import matrix
+from harness.cache import CellCache, CellKey, EnvironmentKey, source_digest
+from harness.pipeline import EnvironmentPipeline
+from harness.worker import scenario
+from tests.test_pipeline import RESOURCES, _fake_provision
+
+PASSING = ["fault.a_first_passes", "fault.z_last_passes"]
+
+
+def _env_key(**changes: object) -> EnvironmentKey:
+    base = EnvironmentKey(
+        environment="e", lock_sha256="0" * 64, packages=(("numpy", "2.1.0"),), python_version="3.11.7",
+        machine="x86_64", cpu_flags=("avx2",), env_vars=(("KERAS_BACKEND", "torch"),), seed=1337, harness="h1",
+    )  # fmt: skip
+    return dataclasses.replace(base, **changes)
+
+
+#: A different value for every field of the keys: a new field without an entry here fails the test below.
+OTHER_VALUES = {
+    "environment": "f", "lock_sha256": "1" * 64, "packages": (("numpy", "2.1.1"),), "python_version": "3.11.8",
+    "machine": "aarch64", "cpu_flags": ("avx2", "avx512f"), "env_vars": (("KERAS_BACKEND", "jax"),), "seed": 7,
+    "harness": "h2", "cell_id": "a.y", "source": "s2", "timeout": 301.0, "extra": '{"entries": []}',
+}  # fmt: skip
+
+
+def test_every_component_of_the_key_changes_it():
+    key = CellKey(_env_key(), "a.x", "s1", 300.0)
+    fields = [f.name for f in dataclasses.fields(EnvironmentKey)] + [
+        f.name for f in dataclasses.fields(CellKey) if f.name != "environment"
+    ]
+    assert sorted(fields) == sorted(OTHER_VALUES)
+    for name in dataclasses.fields(EnvironmentKey):
+        changed = dataclasses.replace(key, environment=_env_key(**{name.name: OTHER_VALUES[name.name]}))
+        assert changed.sha256 != key.sha256, name.name
+    for name in ("cell_id", "source", "timeout", "extra"):
+        assert dataclasses.replace(key, **{name: OTHER_VALUES[name]}).sha256 != key.sha256, name
+    assert CellKey(_env_key(), "a.x", "s1", 300.0).sha256 == key.sha256  # and nothing else does
+
+
+def test_the_source_digest_follows_the_helpers_a_scenario_imports(tmp_path, monkeypatch):
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "_helper.py").write_text("SCALE = 1\n")
+    (package / "_unrelated.py").write_text("X = 1\n")
+    (package / "area.py").write_text("import numpy\nfrom mypkg import _helper\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+
+    def digest() -> str:
+        source_digest.cache_clear()
+        return source_digest("mypkg.area")
+
+    first = digest()
+    (package / "_unrelated.py").write_text("X = 2\n")
+    assert digest() == first  # a module the scenario does not import is not part of its key
+    (package / "_helper.py").write_text("SCALE = 2\n")
+    assert digest() != first
+    for name in [m for m in sys.modules if m.startswith("mypkg")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+def _pipeline(tmp_path: Path, run_id: str, cache: CellCache | None, seed: int = 1337, ids=PASSING):
+    if str(RESOURCES) not in sys.path:
+        sys.path.insert(0, str(RESOURCES))
+    registry = scenario.discover(["fake_scenarios"])
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        textwrap.dedent(f"""
+        defaults: {{seed: {seed}}}
+        scenarios: {{ids: {list(ids)}}}
+        environments:
+          - {{name: plain, packages: {{six: "1.16.0"}}}}
+    """)
+    )
+    return EnvironmentPipeline(
+        matrix.load(path, registry), "plain", tmp_path / "results" / run_id, tmp_path / "venv", registry,
+        run_id=run_id, scenario_packages=("fake_scenarios",), extra_pythonpath=(RESOURCES,),
+        environ={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, cache=cache,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def fake_env(monkeypatch):
+    monkeypatch.setattr("harness.pipeline.provision", _fake_provision)
+
+
+def test_an_unchanged_rerun_reuses_every_cell_without_starting_a_worker(tmp_path, fake_env):
+    cache = CellCache(tmp_path / "cache")
+    first = _pipeline(tmp_path, "run1", cache).run()
+    assert first.timings.worker_starts == 1 and first.timings.cells_reused == 0
+    second = _pipeline(tmp_path, "run2", cache).run()
+    assert second.timings.worker_starts == 0 and second.timings.cells_reused == 2
+    assert [(c.id, c.status, c.reused_from) for c in second.scenarios] == [
+        (sid, "pass", "run1/plain") for sid in PASSING
+    ]
+    assert all(len(c.cache_key) == 64 for c in second.scenarios)
+    with np.load(tmp_path / "results" / "run2" / "plain.npz") as data:  # the values came along
+        assert data["fault.a_first_passes::order"].tolist() == [2, 0, 1]
+
+
+def test_no_cache_and_a_changed_seed_measure_again(tmp_path, fake_env):
+    cache = CellCache(tmp_path / "cache")
+    _pipeline(tmp_path, "run1", cache).run()
+    forced = _pipeline(tmp_path, "run2", CellCache(tmp_path / "cache", enabled=False)).run()
+    assert forced.timings.worker_starts == 1 and not any(c.reused_from for c in forced.scenarios)
+    reseeded = _pipeline(tmp_path, "run3", cache, seed=42).run()
+    assert reseeded.timings.worker_starts == 1 and reseeded.timings.cells_reused == 0
+
+
+def test_a_moved_lock_is_a_new_key(tmp_path, monkeypatch):
+    cache = CellCache(tmp_path / "cache")
+    monkeypatch.setattr("harness.pipeline.provision", _fake_provision)
+    _pipeline(tmp_path, "run1", cache).run()
+    monkeypatch.setattr("harness.pipeline.provision", functools.partial(_fake_provision, lock="1" * 64))
+    assert _pipeline(tmp_path, "run2", cache).run().timings.cells_reused == 0
+
+
+def test_crashes_and_timeouts_are_measured_again(tmp_path, fake_env):
+    cache = CellCache(tmp_path / "cache")
+    ids = ["fault.a_first_passes", "fault.b_segfault"]
+    _pipeline(tmp_path, "run1", cache, ids=ids).run()
+    again = _pipeline(tmp_path, "run2", cache, ids=ids).run()
+    status = {c.id: (c.status, c.reused_from) for c in again.scenarios}
+    assert status == {"fault.a_first_passes": ("pass", "run1/plain"), "fault.b_segfault": ("crash", "")}
+
+
+def test_an_interrupted_run_resumes_from_the_cache_in_a_new_run(tmp_path, fake_env):
+    """The cells an interrupted run finished were stored as they finished; the next run takes them."""
+    cache = CellCache(tmp_path / "cache")
+    _pipeline(tmp_path, "run1", cache).run(selection=["fault.a_*"])  # as far as the interrupted run got
+    doc = _pipeline(tmp_path, "run2", cache).run()
+    assert {c.id: bool(c.reused_from) for c in doc.scenarios} == {PASSING[0]: True, PASSING[1]: False}
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other-id", "symlink"])
+def test_a_damaged_entry_is_a_miss_not_an_error(tmp_path, fake_env, damage):
+    cache = CellCache(tmp_path / "cache")
+    first = _pipeline(tmp_path, "run1", cache).run()
+    key = first.scenarios[0].cache_key
+    entry = tmp_path / "cache" / key[:2] / key
+    if damage == "garbage":
+        (entry / "cell.json").write_bytes(b"\xff{not json")
+    elif damage == "other-id":
+        other = first.scenarios[1].model_copy(update={"cache_key": key}).model_dump(mode="json")
+        (entry / "cell.json").write_text(json.dumps({"cell": other, "origin": "x/y"}))
+    else:
+        (tmp_path / "secret").write_text("outside")
+        (entry / "link").symlink_to(tmp_path / "secret")
+    assert cache.get(key, first.scenarios[0].id) is None
+    second = _pipeline(tmp_path, "run2", cache).run()
+    assert [bool(c.reused_from) for c in second.scenarios] == [False, True]
+
+
+def test_keys_that_are_not_hex_digests_never_become_paths(tmp_path):
+    with pytest.raises(ValueError, match="not a cache key"):
+        CellCache(tmp_path).get("../" * 21 + "x", "a.x")
