@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nox
+import nox.command
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -48,18 +49,31 @@ except MatrixError as error:
     sys.exit(2)
 
 
+def _harness(session: nox.Session, *args: str) -> None:
+    """``python -m harness ARGS``, called in this nox process: the tool's interpreter with the harness imported.
+
+    A separate interpreter per session would pay Python's start and the harness's imports once more (about a
+    second), which is most of what an unchanged re-run costs; the exit code still decides the session.
+    """
+    from harness.cli import main
+
+    session.log("harness " + " ".join(args))
+    code = main(list(args))
+    if code:  # a failed session, as when a command it runs fails (session.error would call it "aborted")
+        session.log(f"harness {args[0]} exited with code {code}")
+        raise nox.command.CommandFailed(f"harness {args[0]} exited with code {code}", return_code=code)
+
+
 def _harness_session(command: str, name: str, venv_slug: str, doc: str) -> Callable[[nox.Session], None]:
-    """A session that runs ``python -m harness <command>`` for one environment, in that environment's venv."""
+    """A session that runs ``harness <command>`` for one environment, in that environment's venv."""
 
     def run(session: nox.Session) -> None:
         # The environment's venv, wherever --envdir puts it: the harness creates and syncs it (so an interpreter
         # that is missing, like any provisioning failure, becomes an env-error results file, not a nox error).
         venv = str(session.env_dir.parent / venv_slug)
-        session.run(
-            sys.executable, "-m", "harness", command,
-            "--env", name, "--matrix", MATRIX_FILE, "--run-id", RUN_ID, "--venv-dir", venv,
+        _harness(
+            session, command, "--env", name, "--matrix", MATRIX_FILE, "--run-id", RUN_ID, "--venv-dir", venv,
             *session.posargs,
-            external=True,
         )  # fmt: skip
 
     run.__doc__ = doc
@@ -93,19 +107,13 @@ for _env in MATRIX.environments.values():
 @nox.session(venv_backend="none", default=True, allow_parallel=False)
 def report(session: nox.Session) -> None:
     """Reports of the run and a verdict per upgrade path; fails (exit 1) when a path is NO-GO or INCOMPLETE."""
-    session.run(
-        sys.executable, "-m", "harness", "report", "--matrix", MATRIX_FILE, *_run_args(), *session.posargs,
-        external=True,
-    )  # fmt: skip
+    _harness(session, "report", "--matrix", MATRIX_FILE, *_run_args(), *session.posargs)
 
 
 @nox.session(venv_backend="none", default=False)
 def gonogo(session: nox.Session) -> None:
     """Verdicts of every upgrade path (or -- --baseline A --candidate B): the session fails on NO-GO or INCOMPLETE."""
-    session.run(
-        sys.executable, "-m", "harness", "gonogo", "--matrix", MATRIX_FILE, *_run_args(), *session.posargs,
-        external=True,
-    )  # fmt: skip
+    _harness(session, "gonogo", "--matrix", MATRIX_FILE, *_run_args(), *session.posargs)
 
 
 @nox.session(venv_backend="none", default=False)

@@ -30,7 +30,7 @@ from harness.results import (
     read_result,
     write_result,
 )
-from harness.sidecar import drop_npz_cells, merge_npz
+from harness.sidecar import drop_npz_cells, merge_npz_many
 
 __all__ = ["Recorder", "cpu_flags", "locked", "new_document", "open_document", "resolved_of"]
 
@@ -112,14 +112,23 @@ class Recorder:
         self.invocation = invocation
 
     def add(self, result: ScenarioResult) -> None:
-        result.invocation = self.invocation
-        self.doc.scenarios = [c for c in self.doc.scenarios if c.id != result.id] + [result]
+        """One cell, saved at once: a run cut short after it keeps it."""
+        self.add_many([result])
+
+    def add_many(self, cells: list[ScenarioResult]) -> None:
+        """Several cells (taken from the cache) in one rewrite of the document and of its ``.npz``."""
+        ids = {cell.id for cell in cells}
+        for cell in cells:
+            cell.invocation = self.invocation
+        self.doc.scenarios = [c for c in self.doc.scenarios if c.id not in ids] + cells
         self.doc.scenarios.sort(key=lambda s: self.order.get(s.id, len(self.order)))
         self.doc.timings.scenarios_s = round(sum(c.duration_s or 0.0 for c in self.doc.scenarios), 6)
-        sidecar = self.scratch / f"{result.id}.npz"
-        if sidecar.exists():
-            merge_npz(self.npz_path, result.id, sidecar)
-            sidecar.unlink()
+        sidecars = {cell.id: self.scratch / f"{cell.id}.npz" for cell in cells}
+        sidecars = {sid: path for sid, path in sidecars.items() if path.exists()}
+        if sidecars:
+            merge_npz_many(self.npz_path, sidecars)
+            for path in sidecars.values():
+                path.unlink()
             self.doc.records_file = self.npz_path.name
         self.save()
 

@@ -41,6 +41,7 @@ from harness.results import (
     EnvError,
     EnvironmentResult,
     Invocation,
+    ResolvedEnvironment,
     ScenarioResult,
     new_run_id,
     now_iso,
@@ -89,11 +90,11 @@ class EnvironmentPipeline:
             self._provisioned = provision(self.env, self.venv_dir, environ=self.environ)
         return self._provisioned
 
-    def environment_key(self) -> EnvironmentKey:
+    def environment_key(self, resolved: ResolvedEnvironment | None = None) -> EnvironmentKey:
         """What this environment adds to every cell's cache key (the lock, Python, machine, variables, seed)."""
         if self._env_key is None:
             prov = self.provision()
-            resolved = resolved_of(prov)
+            resolved = resolved or resolved_of(prov)
             self._env_key = EnvironmentKey(
                 environment=self.env.name,
                 lock_sha256=prov.lock_sha256,
@@ -167,6 +168,7 @@ class EnvironmentPipeline:
             print(f"{self.env.name}: resuming run {self.run_id}: {len(chosen) - len(missing)} finished cells kept, "
                   f"{len(missing)} to run", file=sys.stderr)  # fmt: skip
         to_run = self._skip_unmet(recorder, missing, capabilities(prov.packages, self.env.env))
+        self.environment_key(doc.environment.resolved)
         keys = {sid: self._key(sid, self.matrix.timeouts[sid]) for sid in to_run} if self.cache else {}
         if repeat == 1:  # a flake hunt measures every time
             to_run = self._reuse(recorder, to_run, keys, scratch)
@@ -201,20 +203,22 @@ class EnvironmentPipeline:
         return ScenarioResult.model_validate(blank_cell(scenario_id, area, status, message))  # type: ignore[arg-type]
 
     def _skip_unmet(self, recorder: Recorder, chosen: list[str], caps: Mapping[str, str]) -> list[str]:
-        to_run = []
+        to_run, skipped = [], []
         for scenario_id in chosen:
             reasons = [r for r in (unmet(req, caps) for req in self.registry[scenario_id].requires) if r]
             if reasons:
-                recorder.add(self._cell(scenario_id, "skip", "; ".join(reasons)))
+                skipped.append(self._cell(scenario_id, "skip", "; ".join(reasons)))
             else:
                 to_run.append(scenario_id)
+        if skipped:
+            recorder.add_many(skipped)
         return to_run
 
     def _reuse(self, recorder: Recorder, to_run: list[str], keys: Mapping[str, str], scratch: Path) -> list[str]:
         """Take every cell the cache holds under its key; return the ones still to measure."""
         if self.cache is None:
             return to_run
-        measure = []
+        measure, reused = [], []
         for sid in to_run:
             cached = self.cache.get(keys[sid], sid)
             if cached is None:
@@ -225,8 +229,10 @@ class EnvironmentPipeline:
                 shutil.copyfile(cached.values, scratch / f"{sid}.npz")  # the Recorder merges it like a worker's
             if sid == relay.PRODUCE_ID:
                 self.cache.restore_artifacts(cached, paths.artifacts_dir(self.run_dir, self.env.name))
-            recorder.add(cached.cell.model_copy(update={"reused_from": cached.origin}))
-            recorder.doc.timings.cells_reused += 1
+            reused.append(cached.cell.model_copy(update={"reused_from": cached.origin}))
+        if reused:
+            recorder.doc.timings.cells_reused += len(reused)
+            recorder.add_many(reused)
         return measure
 
     def _storing(self, sink: ResultSink, keys: Mapping[str, str], scratch: Path) -> ResultSink:

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.worker.atomic import write_atomic
 
-__all__ = ["drop_npz_cells", "merge_npz", "npz_key"]
+__all__ = ["drop_npz_cells", "merge_npz", "merge_npz_many", "npz_key"]
 
 
 def npz_key(scenario_id: str, record: str) -> str:
@@ -46,12 +46,18 @@ def drop_npz_cells(target: Path, scenario_ids: list[str]) -> None:
 
 def merge_npz(target: Path, scenario_id: str, source: Path) -> None:
     """Add the arrays of one scenario (``source``) to the environment's ``.npz``, atomically."""
+    merge_npz_many(target, {scenario_id: source})
+
+
+def merge_npz_many(target: Path, sources: dict[str, Path]) -> None:
+    """Add the arrays of several scenarios (id -> their ``.npz``) in one rewrite of the environment's ``.npz``."""
     import numpy as np
 
     arrays: dict[str, Any] = {}
     if target.exists():
         with np.load(target) as existing:
             arrays.update({k: existing[k] for k in existing.files})
-    with np.load(source) as new:
-        arrays.update({npz_key(scenario_id, k): new[k] for k in new.files})
+    for scenario_id, source in sources.items():
+        with np.load(source) as new:
+            arrays.update({npz_key(scenario_id, k): new[k] for k in new.files})
     _save_npz(target, arrays)
