@@ -30,6 +30,8 @@ from harness.requirements import capabilities, preload_modules, unmet  # noqa: E
 from harness.supervisor import Supervisor, WorkerSpec  # noqa: E402
 from harness.worker import scenario as scenario_mod  # noqa: E402
 
+# The same context the worker gets (relay.produce needs its artifacts folder), and the same tolerance: a scenario
+# that skips, fails a check or raises ends its own cell, not the process.
 BARE = """
 for name in {preload!r}:
     __import__(name)
@@ -39,7 +41,11 @@ registry = discover(["scenarios"])
 for sid in {ids!r}:
     if {seeded!r}:
         determinism.reset()
-    registry[sid].func(Context(sid))
+    try:
+        registry[sid].func(Context(sid, context={context!r}))
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
 """
 
 
@@ -50,10 +56,12 @@ def harness_run(spec: WorkerSpec, ids: list[str], timeouts: dict[str, float]) ->
 
 
 def bare_run(python: str, env: dict[str, str], preload: list[str], ids: list[str], seeded: bool) -> float:
-    started = time.perf_counter()
-    code = BARE.format(preload=preload, ids=ids, seeded=seeded)
-    subprocess.run([python, "-c", code], env=env, check=True, capture_output=True)
-    return time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as scratch:
+        context = {"environment": "bench", "artifacts_dir": str(Path(scratch) / "artifacts")}
+        started = time.perf_counter()
+        code = BARE.format(preload=preload, ids=ids, seeded=seeded, context=context)
+        subprocess.run([python, "-c", code], env=env, check=True, capture_output=True)
+        return time.perf_counter() - started
 
 
 def main() -> None:
@@ -65,7 +73,7 @@ def main() -> None:
     matrix = matrix_mod.load(ROOT / "matrix.yaml", registry)
     print(
         f"{'environment':<16} {'scenarios':>9} {'harness s':>10} {'bare s':>8} {'bare+seeding s':>15} "
-        f"{'overhead vs bare':>17} {'vs bare+seeding':>16}"
+        f"{'overhead vs bare':>17} {'vs bare+seeding':>16} {'ratio':>6}"
     )
     for name in args.envs:
         env = matrix.environment(name)
@@ -84,12 +92,13 @@ def main() -> None:
                     scratch=Path(scratch),
                     log_path=Path(scratch) / "worker.log",
                     preload=tuple(preload),
+                    context={"environment": "bench", "artifacts_dir": str(Path(scratch) / "artifacts")},
                 )
                 timings["harness"].append(harness_run(spec, ids, dict.fromkeys(ids, 300.0)))
             timings["bare"].append(bare_run(str(prov.python), environ, preload, ids, seeded=False))
             timings["seeded"].append(bare_run(str(prov.python), environ, preload, ids, seeded=True))
         h, b, s = (statistics.median(timings[k]) for k in ("harness", "bare", "seeded"))
-        print(f"{name:<16} {len(ids):>9} {h:>10.2f} {b:>8.2f} {s:>15.2f} {h - b:>17.2f} {h - s:>16.2f}")
+        print(f"{name:<16} {len(ids):>9} {h:>10.2f} {b:>8.2f} {s:>15.2f} {h - b:>17.2f} {h - s:>16.2f} {h / s:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ def _pipeline(args: argparse.Namespace) -> EnvironmentPipeline:
     """The environment's pipeline in the run the arguments (or ``COMPAT_RUN_ID``) name, or in a new run."""
     from harness.cache import CellCache, default_cache_dir
     from harness.pipeline import REPO_ROOT, EnvironmentPipeline
+    from harness.progress import Progress, expected_seconds
 
     matrix, registry = _load(args)
     env = matrix.environment(args.env)
@@ -96,7 +97,16 @@ def _pipeline(args: argparse.Namespace) -> EnvironmentPipeline:
         scenario_packages=_packages(args.scenario_packages),
         extra_pythonpath=extra,
         cache=CellCache(default_cache_dir(REPO_ROOT), enabled=not args.no_cache),
+        progress=Progress(env.name, expected_seconds(Path(args.results_dir), run_id, env.name)),
     )
+
+
+def _finish(pipeline: EnvironmentPipeline, line: str) -> None:
+    """The environment's one closing line: through its progress display (which it replaces), else printed."""
+    if pipeline.progress is not None:
+        pipeline.progress.finish(line)
+    else:
+        print(line)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -107,7 +117,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for cell in doc.scenarios:
         counts[cell.status] = counts.get(cell.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    print(f"{env.name}: {doc.state}; {summary or 'no scenarios'}; results in {run_dir / (env.name + '.json')}")
+    reused = f", {doc.timings.cells_reused} reused" if doc.timings.cells_reused else ""
+    _finish(
+        pipeline,
+        f"{env.name}: {doc.state}; {summary or 'no scenarios'}{reused}; results in {run_dir / (env.name + '.json')}",
+    )
     if doc.env_error:
         print(f"{env.name}: could not be provisioned: {doc.env_error.message}", file=sys.stderr)
         return 1
@@ -122,7 +136,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
     for row in doc.relay:
         counts[row.outcome] = counts.get(row.outcome, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to load"
-    print(f"{env.name}: relay consumer: {summary}; {len(doc.relay_problems)} unreadable manifests")
+    reused = f", {doc.timings.relay_cells_reused} cells reused" if doc.timings.relay_cells_reused else ""
+    _finish(pipeline, f"{env.name}: relay consumer: {summary}{reused}; {len(doc.relay_problems)} unreadable manifests")
     return 0
 
 

@@ -35,6 +35,7 @@ from harness.documents import (
 )
 from harness.errors import ProvisionError, Terminated
 from harness.matrix import Matrix, restrict
+from harness.progress import Progress
 from harness.provision import Provisioned, provision
 from harness.requirements import capabilities, preload_modules, unmet
 from harness.results import (
@@ -74,11 +75,13 @@ class EnvironmentPipeline:
         extra_pythonpath: tuple[Path, ...] = (),
         environ: Mapping[str, str] | None = None,
         cache: CellCache | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.matrix, self.env = matrix, matrix.environment(env_name)
         self.run_dir, self.venv_dir, self.registry, self.run_id = run_dir, venv_dir, registry, run_id
         self.scenario_packages, self.extra_pythonpath, self.environ = scenario_packages, extra_pythonpath, environ
         self.cache = cache
+        self.progress = progress
         self._provisioned: Provisioned | None = None
         self._env_key: EnvironmentKey | None = None
 
@@ -89,6 +92,22 @@ class EnvironmentPipeline:
         if self._provisioned is None:
             self._provisioned = provision(self.env, self.venv_dir, environ=self.environ)
         return self._provisioned
+
+    def _phase(self, name: str, total: int = 0) -> None:
+        if self.progress is not None:
+            self.progress.phase(name, total)
+
+    def _counted(self, sink: ResultSink) -> ResultSink:
+        """``sink``, then one more cell done on the progress line."""
+        progress = self.progress
+        if progress is None:
+            return sink
+
+        def count(raw: dict[str, Any]) -> None:
+            sink(raw)
+            progress.cell_done()
+
+        return count
 
     def environment_key(self, resolved: ResolvedEnvironment | None = None) -> EnvironmentKey:
         """What this environment adds to every cell's cache key (the lock, Python, machine, variables, seed)."""
@@ -151,6 +170,7 @@ class EnvironmentPipeline:
         scratch = paths.logs_dir(self.run_dir, self.env.name)
         recorder = Recorder(doc, self.run_dir, scratch, order, invocation.id)
         recorder.save()
+        self._phase("provision")
         try:
             prov = self.provision()
         except ProvisionError as exc:
@@ -260,7 +280,8 @@ class EnvironmentPipeline:
         spec = self._spec(scratch, preload_modules(requirements, self.env.env, caps), {"artifacts_dir": str(artifacts)})
         areas = {sid: self.registry[sid].area for sid in to_run}
         sink = self._storing(recorder.add_raw, keys, scratch) if repeat == 1 else recorder.add_raw
-        supervisor = Supervisor(spec, {sid: self.matrix.timeouts[sid] for sid in to_run}, areas, sink)
+        self._phase("scenarios", len(to_run))
+        supervisor = Supervisor(spec, {sid: self.matrix.timeouts[sid] for sid in to_run}, areas, self._counted(sink))
         stats = supervisor.run(to_run)
         if repeat > 1:
             doc.repeats = repeat
@@ -325,7 +346,8 @@ class EnvironmentPipeline:
         def sink(raw: dict[str, Any]) -> None:
             outcomes[raw["id"]] = ScenarioResult.model_validate(raw)
 
-        store = self._storing(sink, keys, scratch)
+        store = self._counted(self._storing(sink, keys, scratch))
+        self._phase("relay", len(ids))
         Supervisor(spec, dict.fromkeys(ids, timeout), dict.fromkeys(ids, "relay"), store).run(ids)
         return outcomes
 

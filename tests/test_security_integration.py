@@ -90,7 +90,8 @@ def _plant(source: Path, family: str, model: str, fmt: str, build: list[str]) ->
 
 def _consume(tmp_path: Path, env: str, source: Path, unsafe_formats: bool) -> results.RelayResult:
     matrix = tmp_path / f"m-{unsafe_formats}.yaml"
-    matrix.write_text(f"unsafe_formats: {str(unsafe_formats).lower()}\n" + RELAY_MATRIX.read_text())
+    shared = [line for line in RELAY_MATRIX.read_text().splitlines() if not line.startswith("unsafe_formats:")]
+    matrix.write_text("\n".join([f"unsafe_formats: {str(unsafe_formats).lower()}", *shared, ""]))
     run_id = f"consume-{unsafe_formats}"
     command = [sys.executable, "-m", "harness", "relay", "--env", env, "--matrix", str(matrix), "--run-id", run_id,
                "--relay-from", str(source)]  # fmt: skip
