@@ -1,4 +1,4 @@
-"""Results documents: round trip, validation on write and read, schema versions, the sidecar npz."""
+"""Results documents: round trip, schema check on write, pydantic alone on read, schema versions, the sidecar npz."""
 
 from __future__ import annotations
 
@@ -140,3 +140,65 @@ def test_merge_refuses_a_symlink_in_a_shard(tmp_path):
     with pytest.raises(ResultsError, match="a symlink in a shard"):
         merge_runs(tmp_path / "into", [shard])
     assert not (tmp_path / "into" / "artifacts" / "env" / "model.keras").exists()
+
+
+class _NoSchemaCheck:
+    """Stands in for jsonschema's validator: any use of it is the test's failure."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("jsonschema was used")
+
+
+def test_reading_uses_pydantic_alone_and_writing_still_checks_the_schema(tmp_path, monkeypatch):
+    results.write_result(tmp_path / "tf.json", make_doc())
+    monkeypatch.setattr(results.jsonschema, "Draft202012Validator", _NoSchemaCheck)
+    assert results.read_result(tmp_path / "tf.json") == make_doc()
+    assert sorted(results.load_run(tmp_path)) == ["tf"]
+    with pytest.raises(AssertionError, match="jsonschema was used"):
+        results.write_result(tmp_path / "again.json", make_doc())
+
+
+def _corrupt(data: dict) -> bytes:
+    data["scenarios"][0]["records"][0]["shape"] = ["two"]
+    return json.dumps(data).encode()
+
+
+CORRUPT = {
+    "not-utf8": (b'{"schema_version": 3, "run_id": "\xff\xfe"}', "not UTF-8 (byte 33: invalid start byte)"),
+    "bad-json": (b'{"schema_version": 3,\n "run_id": }', "not valid JSON (Expecting value at line 2)"),
+    "too-deep": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply to be a results document"),
+    "not-an-object": (b"[1, 2]", "schema_version None is not one this compat-matrix reads (3)"),
+    "future": (b'{"schema_version": 4}', "schema_version 4 is not one this compat-matrix reads (3)"),
+    "wrong-type": (None, "scenarios.0.records.0.shape.0: Input should be a valid integer"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPT))
+def test_a_corrupt_file_is_one_line_naming_the_file_and_the_problem(tmp_path, name):
+    raw, said = CORRUPT[name]
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(raw if raw is not None else _corrupt(make_doc().model_dump(mode="json")))
+    with pytest.raises(ResultsError) as caught:
+        results.read_result(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {said}") and "\n" not in message and "\x1b" not in message
+
+
+def test_an_unknown_key_is_named_on_one_line(tmp_path):
+    data = make_doc().model_dump(mode="json")
+    data["scenarios"][1]["evil\nkey\x1b[31m"] = 1
+    (tmp_path / "tf.json").write_text(json.dumps(data))
+    with pytest.raises(ResultsError) as caught:
+        results.read_result(tmp_path / "tf.json")
+    assert str(caught.value) == f"{tmp_path / 'tf.json'}: scenarios.1.evil key: Extra inputs are not permitted"
+
+
+def test_load_run_names_each_bad_file_and_reads_every_other(tmp_path):
+    results.write_result(tmp_path / "tf.json", make_doc())
+    for name, (raw, _) in CORRUPT.items():
+        if raw is not None:
+            (tmp_path / f"{name}.json").write_bytes(raw)
+    problems: dict[str, str] = {}
+    assert sorted(results.load_run(tmp_path, problems)) == ["tf"]
+    assert sorted(problems) == sorted(name for name, (raw, _) in CORRUPT.items() if raw is not None)
+    assert all(line.startswith(str(tmp_path / f"{name}.json")) for name, line in problems.items())
