@@ -7,6 +7,7 @@ GitHub's comment limit (40 environments x 300 scenarios, long errors), built in 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -194,4 +195,41 @@ def big_run(envs: int = 40, scenarios: int = 300) -> tuple[list[str], dict[str, 
             reason("warning", "drift-within", [ids[k]], f"within {k}", records=[f"{ids[k]}::r"]) for k in range(50)
         ]
         verdicts.append(verdict(names[e - 1], names[e], "NO-GO", blocking + warnings, changed=ids[:20]))
+    return names, docs, verdicts
+
+
+# ------------------------------------------------------------------------------------------ a wide run
+
+
+def _wide_cell(e: int, s: int, sid: str) -> ScenarioResult:
+    """Mostly passes with the same records everywhere; every 13th cell fails (on some environments) with a traceback,
+    every 5th scenario skips."""
+    if s % 5 == 4:
+        return ScenarioResult(id=sid, area=sid.split(".")[0], status="skip", message=f"requires torch>=2.{s % 9}")
+    if (e + s) % 13 == 0:
+        return ScenarioResult(id=sid, area=sid.split(".")[0], status="fail", message=_long_error(s), duration_s=0.2)
+    found, _ = cell(sid, w=W * (s + 1), order=("ordering", np.arange(8)), config=("config", {"units": s, "bias": True}))
+    return found.model_copy(update={"duration_s": 0.05 + s / 1000})
+
+
+def wide_run(envs: int = 30, scenarios: int = 90) -> tuple[list[str], dict[str, EnvironmentResult], list[Verdict]]:
+    """``envs`` x ``scenarios`` cells shaped like a real run, and a verdict per consecutive pair (NO-GO with two
+    blocking reasons where the candidate fails cells, else GO)."""
+    names = [f"wide{i:03d}" for i in range(envs)]
+    ids = [f"area{s % 7}.scenario_{s:03d}" for s in range(scenarios)]
+    docs = {}
+    for e, name in enumerate(names):
+        relay = [
+            relay_row(p, name, "loaded" if (e + k) % 4 else "load-error", error_class="E")
+            for k, p in enumerate(names[max(0, e - 2) : e + 1])
+        ]
+        docs[name] = _memory_doc(name, [_wide_cell(e, s, sid) for s, sid in enumerate(ids)], relay)
+    verdicts = []
+    for base, cand in itertools.pairwise(names):
+        failing = [c.id for c in docs[cand].scenarios if c.status == "fail"][:2]
+        blocking = [
+            reason("no-go", "regression", [sid], f"passes on {base}, fails on {cand}", error=_long_error(k))
+            for k, sid in enumerate(failing)
+        ]
+        verdicts.append(verdict(base, cand, "NO-GO" if blocking else "GO", blocking))
     return names, docs, verdicts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness import report
-from tests.report_factories import A1, A2, ORDER, B, reason, small_docs, small_verdicts
+from harness.report import html as html_report
+from tests.report_factories import A1, A2, ORDER, B, reason, small_docs, small_verdicts, wide_run
 from tests.report_factories import verdict as make_verdict
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -143,6 +145,8 @@ def test_a_single_path_page_for_gonogo(tmp_path):
 
 # ----------------------------------------------------------------------------------------- in Chromium
 
+OPEN_ALL = "() => document.querySelectorAll('details').forEach(d => { d.open = true; })"
+ALL_BUILT = "() => [...document.querySelectorAll('details.cell-detail')].every(d => d.dataset.built)"
 PAGE_FACTS = """() => {
   document.querySelectorAll("details").forEach(d => { d.open = true; });
   const alpha = c => { const p = c.match(/[\\d.]+/g).map(Number); return p.length === 4 ? p[3] : 1; };
@@ -190,6 +194,8 @@ def test_html_in_headless_chromium_shows_the_verdicts_on_the_first_screen(page_h
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.goto(page_path.as_uri())
         page.screenshot(path=str(shot))
+        page.evaluate(OPEN_ALL)
+        page.wait_for_function(ALL_BUILT)  # the details are built from the JSON block when opened
         table = page.locator("#verdict-table").bounding_box()
         first_reason = page.locator("#verdicts .reason").first.bounding_box()
         status = page.locator("#status").bounding_box()
@@ -207,3 +213,125 @@ def test_html_in_headless_chromium_shows_the_verdicts_on_the_first_screen(page_h
     assert facts["pinned"] == 0
     low = {(tag, fg, bg) for tag, fg, bg in facts["texts"] if contrast(rgb(fg), rgb(bg)) < 4.5}
     assert len(facts["texts"]) > 100 and low == set()
+
+
+# ------------------------------------------------------------------------------------ bounded, large runs
+
+
+def cell_data(html: str) -> dict:
+    """The JSON block the details are built from (it must parse as the page ships it)."""
+    start = html.index('<script type="application/json" id="cell-data">') + len(
+        '<script type="application/json" id="cell-data">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_a_large_run_stays_small_and_still_has_every_environment_and_verdict(tmp_path):
+    names, docs, verdicts = wide_run(envs=30, scenarios=90)
+    cells = sum(len(d.scenarios) for d in docs.values())
+    html = report.render_html(tmp_path / "run", docs, names, verdicts)
+    # the issue's bound is 5 MB at 10,000 cells: 500 bytes a cell, plus the fixed parts (stylesheet, script)
+    assert len(html.encode()) <= 500 * cells + 100_000
+    table = html[html.index('id="verdict-table"') : html.index("</table>", html.index('id="verdict-table"'))]
+    for v in verdicts:
+        assert f"<tr><td>{v.baseline}</td><td>{v.candidate}</td>" in table
+    assert table.count(">NO-GO</") == sum(v.verdict == "NO-GO" for v in verdicts) == 29
+    heatmap = html[html.index('id="status-heatmap"') : html.index("</table>", html.index('id="status-heatmap"'))]
+    assert all(f"<th>{name}</th>" in heatmap for name in names) and heatmap.count("<td class=") == cells
+    data = cell_data(html)
+    assert data["envs"] == names and len(data["rows"]) == 90
+    statuses = [data["statuses"][code] for row in data["rows"] for code in row]
+    assert statuses.count("fail") == sum(c.status == "fail" for d in docs.values() for c in d.scenarios)
+    assert 'id="details-left-out"' not in html  # 2,700 cells fit the page whole
+
+
+def test_details_past_the_page_budget_are_left_out_broken_cells_kept_first(tmp_path, monkeypatch):
+    names, docs, verdicts = wide_run(envs=10, scenarios=40)
+    monkeypatch.setattr(html_report, "PAGE_BUDGET", 0)
+    page = report.render_html(tmp_path / "run", docs, names, verdicts)
+    base = len(page.encode())
+    monkeypatch.setattr(html_report, "PAGE_BUDGET", base + 4_000)
+    page = report.render_html(tmp_path / "run", docs, names, verdicts)
+    assert 'id="details-left-out"' in page
+    data = cell_data(page)
+    kept = [(r, int(c)) for r, row in enumerate(data["details"]) for c in row]
+    assert kept and len(kept) < sum(len(d.scenarios) for d in docs.values())
+    kept_statuses = {data["statuses"][data["rows"][r][c]] for r, c in kept}
+    failing = sum(c.status == "fail" for d in docs.values() for c in d.scenarios)
+    assert "fail" in kept_statuses and sum(data["statuses"][data["rows"][r][c]] == "fail" for r, c in kept) == min(
+        failing, len(kept)
+    )
+
+
+def test_beyond_the_heatmap_budget_each_scenario_is_one_summary_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(html_report, "HEATMAP_CELLS", 10)
+    docs = small_docs(tmp_path / "run")
+    html = report.render_html(tmp_path / "run", docs, ORDER, small_verdicts())
+    assert 'id="status-heatmap"' not in html and 'id="status-summary"' in html
+    row = re.search(r"<tr><th><a href=\"#detail-a.two\">a.two</a></th>(.*?)</tr>", html, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    # pass, pass Δ, fail, error, skip, timeout, crash, env-error, not run; then where it is broken
+    assert cells == ["2", "0", "0", "0", "0", "0", "1", "1", "2", f"{B} (crash), broken (env-error)"]
+
+
+def test_a_relay_grid_too_large_to_read_lists_its_problem_pairs(tmp_path, monkeypatch):
+    monkeypatch.setattr(html_report, "RELAY_GRID_CELLS", 0)
+    html = report.render_html(tmp_path / "run", small_docs(tmp_path / "run"), ORDER, small_verdicts())
+    relay = html[html.index('id="relay"') : html.index('id="details"')]
+    assert "relay-grid" not in relay and relay.count('<table class="relay-pairs">') == 2
+    assert f'<tr><td>{A1}</td><td>{B}</td><td class="cell s-fail">ERR TypeError 2</td>' in relay
+    assert '<td class="cell s-warn">NEEDS fallback 1 · ok 1 · max 0</td>' in relay
+    assert f"<tr><td>{A2}</td>" not in relay  # A2's artifact loaded cleanly on B
+
+
+def test_path_articles_past_their_budget_shrink_then_are_only_named(tmp_path, monkeypatch):
+    docs, verdicts = small_docs(tmp_path / "run"), small_verdicts()
+    full = report.render_html(tmp_path / "run", docs, ORDER, verdicts)
+    first = full[full.index('<article class="path" id="path-1">') : full.index("</article>") + len("</article>")]
+    monkeypatch.setattr(html_report, "ARTICLE_BUDGET", len(first) + 10)
+    html = report.render_html(tmp_path / "run", docs, ORDER, verdicts)
+    assert html.count("<article") == 1 and "worker killed by SIGSEGV" in html  # the first path whole
+    assert "The reasons of 3 more paths that are not GO are left out" in html
+    assert f"{A2} → {B} (GO-WITH-WARNINGS)" in html and "gonogo/&lt;from&gt;__&lt;to&gt;.json" in html
+    monkeypatch.setattr(html_report, "ARTICLE_BUDGET", len(first) - 10)
+    shrunk = report.render_html(tmp_path / "run", docs, ORDER, verdicts)
+    article = shrunk[shrunk.index('<article class="path" id="path-1">') :]
+    assert "Error texts and numbers of this path are left out" in article
+    assert "Fatal Python error" not in article[: article.index("</article>")]
+
+
+def test_the_json_block_cannot_be_closed_by_what_a_cell_says(tmp_path):
+    hostile = "</script><script>alert(1)</script><!-- ' & \x1b[31m \u2028"
+    docs = small_docs(tmp_path / "run")
+    docs[B].scenarios[1].message = hostile
+    html = report.render_html(tmp_path / "run", docs, ORDER, small_verdicts())
+    assert html.count("</script>") == 2 and "<script>alert" not in html and "\x1b" not in html
+    two = report.scenario_ids(docs).index("a.two")
+    assert (
+        cell_data(html)["details"][two][str(ORDER.index(B))][1] == "</script><script>alert(1)</script><!-- ' &  \u2028"
+    )
+
+
+def test_cell_details_are_built_on_demand_as_text_never_as_markup(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    hostile = "<img src=x onerror=alert(1)></pre><b>bold</b>"
+    docs = small_docs(tmp_path / "run")
+    docs[B].scenarios[1].message = hostile
+    page_path = tmp_path / "report.html"
+    page_path.write_text(report.render_html(tmp_path / "run", docs, ORDER, small_verdicts()))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(page_path.as_uri())
+        before = page.locator("#detail-a\\.two .cells > *").count()  # nothing is built until it is opened
+        page.goto(page_path.as_uri() + "#detail-a.two")  # a heatmap row's link opens that scenario
+        page.wait_for_function("() => document.getElementById('detail-a.two').dataset.built")
+        shown = page.locator("#detail-a\\.two .cells").inner_text()
+        markup = page.evaluate("() => document.querySelectorAll('#details img, #details b').length")
+        browser.close()
+    assert problems == [] and before == 0
+    assert f"{B}: crash" in shown and hostile in shown and markup == 0
+    assert f"{A1}: pass" in shown and "broken: env-error" in shown

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import ResultsError
 from harness.judge import Reason, Verdict
-from harness.results import EnvironmentResult
+from harness.results import EnvironmentResult, ScenarioResult
 from harness.worker.atomic import write_text_atomic
 from harness.worker.protocol import BROKEN
 
@@ -21,6 +21,7 @@ __all__ = [
     "KEY_PACKAGES",
     "TITLES",
     "by_severity",
+    "cells_by_id",
     "changed_cells",
     "compared_with",
     "counts_text",
@@ -65,6 +66,18 @@ def scenario_ids(docs: dict[str, EnvironmentResult]) -> list[str]:
     for doc in docs.values():
         ids.update((cell.id, None) for cell in doc.scenarios)
     return list(ids)
+
+
+def cells_by_id(docs: dict[str, EnvironmentResult]) -> dict[str, dict[str, ScenarioResult]]:
+    """Each environment's cells by scenario id (the first of an id, as ``EnvironmentResult.cell`` finds it), so a
+    matrix view looks a cell up instead of scanning the environment's cells for each of its scenarios."""
+    index: dict[str, dict[str, ScenarioResult]] = {}
+    for env, doc in docs.items():
+        cells: dict[str, ScenarioResult] = {}
+        for cell in doc.scenarios:
+            cells.setdefault(cell.id, cell)
+        index[env] = cells
+    return index
 
 
 def versions_text(doc: EnvironmentResult) -> str:

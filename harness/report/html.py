@@ -3,10 +3,20 @@
 Then the status heatmap with the same "changed" marking as the Markdown, the relay grids, the history, the
 per-scenario details and the resolved versions. Every printed value passes ``clean_text`` (jinja2 ``finalize``)
 and is escaped by jinja2's autoescape, because error messages and names come from results.
+
+The page stays bounded however large the run (about ``PAGE_BUDGET`` bytes): the heatmap has one small cell per
+environment x scenario up to ``HEATMAP_CELLS`` and a per-scenario summary beyond; a relay grid too large to read
+lists its problem pairs; the paths' articles shrink (full, then without error texts, then only named) past
+``ARTICLE_BUDGET``. A cell's details are not markup at all: they travel as compact JSON in a
+``<script type="application/json">`` block (escaped by jinja2's ``htmlsafe_json_dumps``, so no text in it can close
+the block) and are built on demand, with ``textContent`` only, when a scenario's details are opened. They fill what
+the rest of the page leaves of the budget, the broken and changed cells first; the page says how many were left out
+(every cell is in full in its environment's results file).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +26,7 @@ from harness.report.common import (
     BROKEN,
     KEY_PACKAGES,
     by_severity,
+    cells_by_id,
     changed_cells,
     compared_with,
     counts_text,
@@ -24,11 +35,28 @@ from harness.report.common import (
     scenario_ids,
     titles,
 )
-from harness.report.relay import LEGEND, relay_grids
-from harness.results import EnvironmentResult, now_iso
-from harness.worker.protocol import clean_text
+from harness.report.relay import LEGEND, Grid, relay_grids
+from harness.results import CheckResult, EnvironmentResult, RecordSummary, ScenarioResult, now_iso
+from harness.worker.protocol import STATUSES, clean_text
 
-__all__ = ["render_html"]
+__all__ = ["ARTICLE_BUDGET", "HEATMAP_CELLS", "PAGE_BUDGET", "render_html"]
+
+#: The page's size in bytes that the cell details may fill up to (the rest of the page is bounded on its own).
+PAGE_BUDGET = 4_800_000
+#: Environment x scenario cells up to which the heatmap has a cell each; beyond, a summary row per scenario.
+HEATMAP_CELLS = 25_000
+#: Bytes of path articles (the reasons of paths that are not GO) before the later ones shrink.
+ARTICLE_BUDGET = 1_200_000
+#: A relay grid larger than this (producers x consumers) lists its problem pairs instead, at most ``RELAY_PAIRS``.
+RELAY_GRID_CELLS = 2_500
+RELAY_PAIRS = 300
+#: History rows shown (the full trend is in history/trend.json).
+TREND_ROWS = 300
+#: Longest message, check numbers and record value a cell's details carry.
+_MESSAGE_CHARS, _NUMBERS_CHARS, _VALUE_CHARS = 2_000, 200, 80
+_DETAIL_MARK = "<!-- cell details -->"
+#: How a scenario's cells are counted, in this order ("changed": passes but behaves differently; "none": not run).
+_COUNTED = ("pass", "changed", *(s for s in STATUSES if s != "pass"), "none")
 
 
 @dataclass
@@ -48,6 +76,160 @@ def _path_view(index: int, verdict: Verdict) -> PathView:
     folded = [(severity, named[severity]) for severity in ("warning", "fixed", "waived", "info")]
     groups = by_severity(verdict.reasons)
     return PathView(verdict, f"path-{index}", f"v-{verdict.verdict}", counts_text(verdict) + ".", groups, folded)
+
+
+@dataclass
+class HeatCell:
+    """One heatmap cell: its colour, the status it shows (``Δ`` when a passing cell behaves differently), its tip."""
+
+    css: str
+    status: str
+    label: str
+    changed: bool
+    tip: str
+
+
+@dataclass
+class ScenarioRow:
+    """One scenario across the environments: the heatmap row (or its summary) and the index of its details."""
+
+    index: int
+    sid: str
+    cells: list[ScenarioResult | None]
+    heat: list[HeatCell]
+    counts: dict[str, int]
+    broken_in: list[str]
+
+
+def _heat_cell(cell: ScenarioResult | None, delta: bool, baseline: str | None) -> HeatCell:
+    if cell is None:
+        return HeatCell("s-none", "none", "—", False, "not run")
+    tip = cell.message[:300]
+    if delta:
+        tip = f"{tip}{' ' if tip else ''}(behaves differently from {baseline})"
+        return HeatCell("s-changed", cell.status, f"{cell.status} Δ", True, tip)
+    return HeatCell(f"s-{cell.status}", cell.status, cell.status, False, tip)
+
+
+def _scenario_rows(
+    docs: dict[str, EnvironmentResult], envs: list[str], changed: dict[str, set[str]], compared: dict[str, str]
+) -> list[ScenarioRow]:
+    by_id = cells_by_id(docs)
+    rows = []
+    for index, sid in enumerate(scenario_ids(docs)):
+        cells = [by_id[env].get(sid) for env in envs]
+        heat = [
+            _heat_cell(
+                cell, bool(cell and cell.status not in BROKEN and sid in changed.get(env, ())), compared.get(env)
+            )
+            for env, cell in zip(envs, cells, strict=True)
+        ]
+        broken = [f"{env} ({h.status})" for env, h in zip(envs, heat, strict=True) if h.status in BROKEN]
+        rows.append(ScenarioRow(index, sid, cells, heat, _counts(heat), broken))
+    return rows
+
+
+def _counts(heat: list[HeatCell]) -> dict[str, int]:
+    """How many of a scenario's cells ended how, in ``_COUNTED`` order, the statuses none ended in left out."""
+    counts = dict.fromkeys(_COUNTED, 0)
+    for cell in heat:
+        key = "changed" if cell.changed else cell.status
+        counts[key] = counts.get(key, 0) + 1
+    return {key: n for key, n in counts.items() if n}
+
+
+# ------------------------------------------------------------------------------------------- cell details
+
+
+def _numbers(values: dict[str, Any]) -> str:
+    return json.dumps(values, default=str, separators=(",", ":"))[:_NUMBERS_CHARS]
+
+
+def _record_row(record: RecordSummary) -> list[str]:
+    shape = f"{record.dtype or ''} {record.shape if record.shape is not None else ''}".strip()
+    stats = ""
+    if record.min is not None and record.max is not None and record.mean is not None:
+        stats = f"{record.min:.4g} / {record.max:.4g} / {record.mean:.4g}"
+    value = record.value
+    shown = json.dumps(value, default=str, separators=(",", ":"))[:_VALUE_CHARS] if value is not None else ""
+    return [clean_text(record.name), record.kind, shape, stats, clean_text(shown) or record.sha256[:16]]
+
+
+def _check_row(check: CheckResult) -> list[Any]:
+    return [clean_text(check.name), check.ok, clean_text(f"{_numbers(check.values)} {check.message}".strip())]
+
+
+def _priority(cell: ScenarioResult, changed: bool) -> int:
+    """Which details the budget keeps first: broken cells, then changed ones, then passes, then skips."""
+    if cell.status in BROKEN:
+        return 0
+    if changed:
+        return 1
+    return 3 if cell.status == "skip" else 2
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class _Shared:
+    """The check or record rows of one scenario, each distinct row once: across environments most cells hold the
+    same records (a compatibility matrix mostly agrees), so a cell's details name its rows by index."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []
+        self.index: dict[str, int] = {}
+
+    def refer(self, row: list[Any]) -> tuple[int, int]:
+        """The row's index, and the bytes it adds to the JSON (none when an earlier cell has the same row)."""
+        text = _compact(row)
+        if text in self.index:
+            return self.index[text], 0
+        self.index[text] = len(self.rows)
+        self.rows.append(row)
+        return self.index[text], len(text) + 1
+
+
+def _detail(cell: ScenarioResult, checks: _Shared, records: _Shared) -> tuple[list[Any], int]:
+    """A cell's details as compact JSON (seconds, message, its check and record rows) and their cost in bytes."""
+    check_refs = [checks.refer(_check_row(c)) for c in cell.checks]
+    record_refs = [records.refer(_record_row(r)) for r in cell.records]
+    seconds = round(cell.duration_s, 3) if cell.duration_s is not None else None
+    message = clean_text(cell.message[:_MESSAGE_CHARS])
+    entry = [seconds, message, [i for i, _ in check_refs], [i for i, _ in record_refs]]
+    return entry, len(_compact(entry)) + sum(cost for _, cost in check_refs + record_refs)
+
+
+def _cell_data(rows: list[ScenarioRow], envs: list[str], budget: int) -> tuple[dict[str, Any], int]:
+    """Every cell's status and, in priority order, the details of as many cells as fit ``budget`` bytes of JSON;
+    and how many cells' details were left out (none is built past the budget)."""
+    codes = {status: i for i, status in enumerate(STATUSES)}
+    shared = [(_Shared(), _Shared()) for _ in rows]
+    data: dict[str, Any] = {
+        "envs": [clean_text(name) for name in envs],
+        "statuses": list(STATUSES),
+        "rows": [[codes.get(c.status, -1) if c else -1 for c in row.cells] for row in rows],
+        "details": [{} for _ in rows],
+        "checks": [checks.rows for checks, _ in shared],
+        "records": [records.rows for _, records in shared],
+    }
+    wanted = sorted(
+        (_priority(cell, heat.changed), row.index, column, cell)
+        for row in rows
+        for column, (cell, heat) in enumerate(zip(row.cells, row.heat, strict=True))
+        if cell is not None
+    )
+    used = len(_compact(data))
+    for kept, (_, index, column, cell) in enumerate(wanted):
+        entry, cost = _detail(cell, *shared[index])
+        used += cost + len(str(column)) + 4  # "column":entry,
+        if used > budget:
+            return data, len(wanted) - kept  # the rows this last cell added stay: a few bytes no cell names
+        data["details"][index][str(column)] = entry
+    return data, 0
+
+
+# ------------------------------------------------------------------------------------------------- rendering
 
 
 def _finalize(value: Any) -> Any:
@@ -70,6 +252,35 @@ def _environment() -> Any:
     )
 
 
+def _articles(env: Any, paths: list[PathView]) -> tuple[list[str], list[PathView]]:
+    """Each path that is not GO in full while ``ARTICLE_BUDGET`` lasts, then without its error texts; the paths
+    past even that are only named (their reasons are in gonogo/<A>__<B>.json)."""
+    import markupsafe
+
+    template = env.get_template("path.html.j2")
+    articles: list[str] = []
+    unshown: list[PathView] = []
+    used = 0
+    for view in (p for p in paths if p.verdict.verdict != "GO"):
+        for full in (True, False):
+            text = markupsafe.Markup(template.render(p=view, full=full))
+            if used + len(text) <= ARTICLE_BUDGET:
+                articles.append(text)
+                used += len(text)
+                break
+        else:
+            unshown.append(view)
+    return articles, unshown
+
+
+def _relay_view(grid: Grid) -> dict[str, Any]:
+    """A grid small enough to read as a grid, or its problem pairs (at most ``RELAY_PAIRS``) with counts."""
+    if grid.size <= RELAY_GRID_CELLS:
+        return {"grid": grid, "pairs": None}
+    problems = grid.problems()
+    return {"grid": grid, "pairs": problems[:RELAY_PAIRS], "problems": len(problems), "tried": len(grid.classes)}
+
+
 def render_html(
     run_dir: Path,
     docs: dict[str, EnvironmentResult],
@@ -82,26 +293,49 @@ def render_html(
     """The run (or, from ``gonogo``, one path's two environments) as one HTML page."""
     envs, judged = ordered(docs, order), list(verdicts or [])
     compared = {env: v.baseline for env, v in compared_with(judged, envs).items()}
-    text: str = (
-        _environment()
-        .get_template("report.html.j2")
-        .render(
-            run_id=run_dir.name,
-            generated=now_iso(),
-            flags=flags or [],
-            news=release_lines(releases or [], judged),
-            envs=envs,
-            docs=docs,
-            key_packages=KEY_PACKAGES,
-            scenario_ids=scenario_ids(docs),
-            paths=[_path_view(i, v) for i, v in enumerate(judged, start=1)],
-            verdicts=judged,
-            changed=changed_cells(judged, envs),
-            compared=compared,
-            broken=BROKEN,
-            relay_grids=relay_grids(docs, envs),
-            relay_legend=LEGEND,
-            trend=trend,
-        )
+    rows = _scenario_rows(docs, envs, changed_cells(judged, envs), compared)
+    env = _environment()
+    paths = [_path_view(i, v) for i, v in enumerate(judged, start=1)]
+    articles, unshown = _articles(env, paths)
+    changed_trend = [e for e in (trend or {}).get("entries", []) if e["changed"]]
+    page: str = env.get_template("report.html.j2").render(
+        run_id=run_dir.name,
+        generated=now_iso(),
+        flags=flags or [],
+        news=release_lines(releases or [], judged),
+        envs=envs,
+        docs=docs,
+        key_packages=KEY_PACKAGES,
+        rows=rows,
+        heatmap=len(rows) * len(envs) <= HEATMAP_CELLS,
+        cell_count=len(rows) * len(envs),
+        statuses=_COUNTED[2:],
+        paths=paths,
+        articles=articles,
+        unshown=unshown,
+        verdicts=judged,
+        compared=compared,
+        relay_views=[_relay_view(g) for g in relay_grids(docs, envs)],
+        relay_legend=LEGEND,
+        trend=trend,
+        trend_rows=changed_trend[:TREND_ROWS],
+        trend_more=max(0, len(changed_trend) - TREND_ROWS),
     )
-    return text
+    data, left_out = _cell_data(rows, envs, PAGE_BUDGET - len(page.encode()))
+    return page.replace(_DETAIL_MARK, _detail_block(data, left_out), 1)
+
+
+def _detail_block(data: dict[str, Any], left_out: int) -> str:
+    """The details as JSON in a script block that no text inside can close (``htmlsafe_json_dumps`` escapes
+    ``<``, ``>``, ``&`` and ``'``), after the note saying how many were left out."""
+    import jinja2.utils
+
+    note = ""
+    if left_out:
+        note = (
+            f'<p class="muted" id="details-left-out">The details of {left_out} cells are left out of this page to '
+            "keep it small (passing and skipped cells first); every cell is in full in its environment's results "
+            "file.</p>\n"
+        )
+    payload = jinja2.utils.htmlsafe_json_dumps(data, separators=(",", ":"))
+    return f'{note}<script type="application/json" id="cell-data">{payload}</script>'

@@ -15,6 +15,7 @@ from harness.judge import Verdict
 from harness.report import mdsafe
 from harness.report.common import (
     BROKEN,
+    cells_by_id,
     changed_cells,
     compared_with,
     ordered,
@@ -73,11 +74,12 @@ def _path_section(verdict: Verdict) -> Section:
     return Section([heading + form for form in path_forms(verdict)])
 
 
-def _status_forms(docs: dict[str, EnvironmentResult], envs: list[str], verdicts: list[Verdict]) -> list[str]:
+def _status_forms(docs: dict[str, EnvironmentResult], envs: list[str], verdicts: list[Verdict]) -> list[str | None]:
     changed = changed_cells(verdicts, envs)
+    by_id = cells_by_id(docs)
     rows, interesting = [], []
     for sid in scenario_ids(docs):
-        cells = {env: docs[env].cell(sid) for env in envs}
+        cells = {env: by_id[env].get(sid) for env in envs}
         labels = [status_label(c.status, sid in changed.get(env, set())) if c else "—" for env, c in cells.items()]
         row = [mdsafe.code(sid), *labels]
         rows.append(row)
@@ -85,10 +87,22 @@ def _status_forms(docs: dict[str, EnvironmentResult], envs: list[str], verdicts:
             interesting.append(row)
     header = ["## Status", "", _legend(verdicts, envs), ""]
     columns = ["scenario", *(mdsafe.text(env) for env in envs)]
-    full = "\n".join([*header, *_table(columns, rows), ""]) + "\n"
+    full = _table_form([*header], columns, rows)
     omitted = f"{len(rows) - len(interesting)} rows where every cell passes or skips unchanged are left out: {POINTER}."
-    short = "\n".join([*header, omitted, "", *_table(columns, interesting), ""]) + "\n"
+    short = _table_form([*header, omitted, ""], columns, interesting)
     return [full, short, f"## Status\n\nThe status matrix ({len(rows)} scenarios) is left out here: {POINTER}.\n\n"]
+
+
+def _table_form(lines: list[str], columns: list[str], rows: list[list[str]]) -> str | None:
+    """``lines`` and the table, or ``TOO_LONG`` when its cells alone exceed the limit (a huge run: never built)."""
+    if _too_long(len(rows) * len(columns)):
+        return mdsafe.TOO_LONG
+    return "\n".join([*lines, *_table(columns, rows), ""]) + "\n"
+
+
+def _too_long(cells: int) -> bool:
+    """Whether a table of ``cells`` cannot fit: each takes at least ``| x `` (4 bytes) of it."""
+    return cells * 4 > mdsafe.LIMIT
 
 
 def _legend(verdicts: list[Verdict], envs: list[str]) -> str:
@@ -103,22 +117,26 @@ def _legend(verdicts: list[Verdict], envs: list[str]) -> str:
 
 
 def _grid_lines(grid: Grid) -> list[str]:
-    rows = [[mdsafe.text(p), *(mdsafe.text(grid.cells[(p, c)]) for c in grid.consumers)] for p in grid.producers]
+    rows = [[mdsafe.text(p), *(mdsafe.text(grid.text(p, c)) for c in grid.consumers)] for p in grid.producers]
     header = ["producer \\ consumer", *(mdsafe.text(c) for c in grid.consumers)]
     return ["", f"### {mdsafe.text(grid.title)}", "", *_table(header, rows)]
 
 
-def _relay_forms(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[str]:
+def _grids_form(title: list[str], grids: list[Grid], note: list[str]) -> str | None:
+    if _too_long(sum(g.size for g in grids)):
+        return mdsafe.TOO_LONG  # a grid of hundreds of environments each way: only the floor can fit
+    return "\n".join([*title, *note, *(line for g in grids for line in _grid_lines(g)), ""]) + "\n"
+
+
+def _relay_forms(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[str | None]:
     grids = relay_grids(docs, envs)
     if not grids:
         return [""]
     title = ["## Cross-version relay (saved by the row, loaded by the column)", "", mdsafe.text(LEGEND)]
-    full = [*title, *(line for g in grids for line in _grid_lines(g)), ""]
     broken = [g for g in grids if not g.all_ok]
     note = f"{len(grids) - len(broken)} grids where everything loaded are left out: {POINTER}."
-    short = [*title, "", note, *(line for g in broken for line in _grid_lines(g)), ""]
     floor = f"## Cross-version relay\n\n{len(grids)} grids ({len(broken)} with problems) are left out: {POINTER}.\n\n"
-    return ["\n".join(full) + "\n", "\n".join(short) + "\n", floor]
+    return [_grids_form(title, grids, []), _grids_form(title, broken, ["", note]), floor]
 
 
 def _environment_forms(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[str]:

@@ -15,7 +15,20 @@ from dataclasses import dataclass
 
 from harness.worker.protocol import clean_text
 
-__all__ = ["LIMIT", "POINTER", "Section", "code", "fence", "fit", "html", "line", "size", "text", "truncate"]
+__all__ = [
+    "LIMIT",
+    "POINTER",
+    "TOO_LONG",
+    "Section",
+    "code",
+    "fence",
+    "fit",
+    "html",
+    "line",
+    "size",
+    "text",
+    "truncate",
+]
 
 #: Bytes of UTF-8, which is never fewer than the UTF-16 units GitHub counts against its 65,536 limit.
 LIMIT = 65_000
@@ -77,16 +90,28 @@ def fence(value: str, info: str = "text", limit: int | None = None) -> list[str]
     return [f"{marker}{info}", *_NEWLINES.split(body), marker]
 
 
+#: A form that is known to exceed any limit without being built (a relay grid of 1,000 x 1,000 environments): it is
+#: never chosen, so building it would only cost time and memory.
+TOO_LONG = None
+#: The size ``fit`` counts for a ``TOO_LONG`` form: more than any report, still an exact integer to add and subtract.
+_TOO_LONG_SIZE = 1 << 62
+
+
 @dataclass
 class Section:
-    """One part of a report: its renderings from fullest to shortest; the last one is the floor."""
+    """One part of a report: its renderings from fullest to shortest; the last one is the floor (never ``TOO_LONG``)."""
 
-    forms: Sequence[str]
+    forms: Sequence[str | None]
     level: int = 0
 
     @property
     def current(self) -> str:
-        return self.forms[self.level]
+        return self.forms[self.level] or ""
+
+    @property
+    def current_size(self) -> int:
+        form = self.forms[self.level]
+        return _TOO_LONG_SIZE if form is None else size(form)
 
     def shrink(self) -> bool:
         if self.level + 1 >= len(self.forms):
@@ -97,21 +122,27 @@ class Section:
 
 def fit(sections: list[Section], shrink_order: list[int], limit: int = LIMIT) -> str:
     """Join ``sections``, shrinking one section by one step per entry of ``shrink_order`` (least important first)
-    until the whole fits ``limit``; an index listed twice shrinks twice."""
+    until the whole fits ``limit``; an index listed twice shrinks twice.
+
+    The sizes are kept per section and summed (the UTF-8 size of a join is the sum of its parts), so a report of
+    a thousand sections is not joined again at every step.
+    """
+    sizes = [section.current_size for section in sections]
+    total = sum(sizes)
     for index in shrink_order:
-        if size(_joined(sections)) <= limit:
+        if total <= limit:
             break
-        sections[index].shrink()
-    joined = _joined(sections)
-    if size(joined) <= limit:
-        return joined
+        if sections[index].shrink():
+            total -= sizes[index]
+            sizes[index] = sections[index].current_size
+            total += sizes[index]
+    if total <= limit:
+        return "".join(section.current for section in sections)
     kept: list[str] = []
-    for section in sections:  # the floor of every section is still too long: keep whole sections that fit
-        if size("".join(kept) + section.current) > limit - 200:
+    used = 0
+    for section, section_size in zip(sections, sizes, strict=True):
+        if used + section_size > limit - 200:  # the floor of every section is still too long: keep whole ones
             break
         kept.append(section.current)
+        used += section_size
     return "".join(kept) + f"\n**This report was cut to fit {limit:,} characters: {POINTER}.**\n"
-
-
-def _joined(sections: list[Section]) -> str:
-    return "".join(section.current for section in sections)

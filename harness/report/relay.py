@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from harness.results import RELAY_BADNESS, EnvironmentResult, RelayResult
 
-__all__ = ["LEGEND", "Grid", "relay_grids"]
+__all__ = ["LEGEND", "UNTRIED", "Grid", "relay_grids"]
 
 _LABELS = {
     "loaded": "ok",
@@ -33,9 +33,17 @@ LEGEND = (
 )
 
 
+#: What a pair of environments that never tried this family and format shows: nothing to load, nothing wrong.
+UNTRIED = ("—", "cell s-none", "")
+
+
 @dataclass
 class Grid:
-    """One relay grid (a family and format): rows producers, columns consumers."""
+    """One relay grid (a family and format): rows producers, columns consumers.
+
+    Only the pairs that loaded something are stored (``text``, ``css`` and ``title`` answer for any pair): a run of
+    many environments where each loads a few producers' artifacts must not cost producers x consumers.
+    """
 
     title: str
     producers: list[str]
@@ -44,10 +52,31 @@ class Grid:
     classes: dict[tuple[str, str], str] = field(default_factory=dict)
     titles: dict[tuple[str, str], str] = field(default_factory=dict)
 
+    def text(self, producer: str, consumer: str) -> str:
+        return self.cells.get((producer, consumer), UNTRIED[0])
+
+    def css(self, producer: str, consumer: str) -> str:
+        return self.classes.get((producer, consumer), UNTRIED[1])
+
+    def tip(self, producer: str, consumer: str) -> str:
+        return self.titles.get((producer, consumer), UNTRIED[2])
+
+    @property
+    def size(self) -> int:
+        """Cells of the full grid, tried or not."""
+        return len(self.producers) * len(self.consumers)
+
     @property
     def all_ok(self) -> bool:
         """Nothing to look at: every cell loaded cleanly, was skipped, or was not tried."""
         return all(css in ("cell s-pass", "cell s-skip", "cell s-none") for css in self.classes.values())
+
+    def problems(self) -> list[tuple[str, str]]:
+        """The tried pairs that did not load cleanly, producers then consumers in the grid's order."""
+        rank = {name: i for i, name in enumerate(self.producers)}
+        column = {name: i for i, name in enumerate(self.consumers)}
+        bad = [pair for pair, css in self.classes.items() if css not in ("cell s-pass", "cell s-skip", "cell s-none")]
+        return sorted(bad, key=lambda pair: (rank[pair[0]], column[pair[1]]))
 
 
 def _label(row: RelayResult) -> str:
@@ -95,14 +124,11 @@ def relay_grids(docs: dict[str, EnvironmentResult], envs: list[str]) -> list[Gri
         pairs: dict[tuple[str, str], list[RelayResult]] = {}
         for row in subset:
             pairs.setdefault((row.producer, row.consumer), []).append(row)
-        for producer in producers:
-            for consumer in consumers:
-                picked = pairs.get((producer, consumer), [])
-                text, css = relay_cell(picked) if picked else ("—", "s-none")
-                grid.cells[(producer, consumer)] = text
-                grid.classes[(producer, consumer)] = f"cell {css}"
-                grid.titles[(producer, consumer)] = "; ".join(
-                    f"{r.model}: {r.outcome} {r.how} {r.error[:160]}".strip() for r in picked
-                )
+        for (producer, consumer), picked in pairs.items():
+            grid.cells[(producer, consumer)], css = relay_cell(picked)
+            grid.classes[(producer, consumer)] = f"cell {css}"
+            grid.titles[(producer, consumer)] = "; ".join(
+                f"{r.model}: {r.outcome} {r.how} {r.error[:160]}".strip() for r in picked
+            )
         grids.append(grid)
     return grids
