@@ -188,7 +188,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise HarnessError(f"{run_dir}: the folder holds no readable results document {_listing(unreadable)}")
     matrix = _matrix_or_none(args)
     order = list(matrix.environments) if matrix else []
-    verdicts = [v for _, v in judge_paths(run_dir, docs, _default_pairs(matrix), policy_of(matrix), unreadable)]
+    verdicts = judge_paths(run_dir, docs, _default_pairs(matrix), policy_of(matrix), unreadable)
     results_dir = Path(args.results_dir)
     runs = history.list_runs(results_dir, known={run_dir: docs})  # every run read once, this one not again
     flags = [f"unreadable results file: {line}" for line in unreadable.values()]
@@ -237,7 +237,7 @@ def cmd_gonogo(args: argparse.Namespace) -> int:
             raise HarnessError(f"{args.matrix}: the matrix has no upgrade path to judge (declare one under upgrades:)")
     judged = judge_paths(run_dir, docs, pairs, policy_of(matrix), unreadable)
     order = list(matrix.environments) if matrix else []
-    for _, verdict in judged:
+    for verdict in judged:
         markdown = report.render_verdict_markdown(verdict, limit=args.limit)
         report.write_text(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "md"), markdown)
         pair = {k: docs[k] for k in (verdict.baseline, verdict.candidate) if k in docs}
@@ -247,7 +247,7 @@ def cmd_gonogo(args: argparse.Namespace) -> int:
         stem = paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "{md,json,html}")
         ledger = f"; ledger in {run_dir / verdict.ledger}" if verdict.ledger else ""
         print(f"verdict written to {stem}{ledger}")
-    return max(v.exit_code for _, v in judged)
+    return max(v.exit_code for v in judged)
 
 
 def cmd_shard(args: argparse.Namespace) -> int:

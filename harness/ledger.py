@@ -122,9 +122,18 @@ def _cell_delta(scenario: str, base: ScenarioResult | None, cand: ScenarioResult
     )
 
 
+def _by_id(doc: EnvironmentResult) -> dict[str, ScenarioResult]:
+    """The cells by id, the first of an id winning as in ``EnvironmentResult.cell`` (a lookup, not a scan per id)."""
+    cells: dict[str, ScenarioResult] = {}
+    for cell in doc.scenarios:
+        cells.setdefault(cell.id, cell)
+    return cells
+
+
 def _cells(base: EnvironmentResult, cand: EnvironmentResult) -> list[CellDelta]:
-    ids = [c.id for c in base.scenarios] + [c.id for c in cand.scenarios if base.cell(c.id) is None]
-    return [_cell_delta(sid, base.cell(sid), cand.cell(sid)) for sid in ids]
+    before, after = _by_id(base), _by_id(cand)
+    ids = [c.id for c in base.scenarios] + [c.id for c in cand.scenarios if c.id not in before]
+    return [_cell_delta(sid, before.get(sid), after.get(sid)) for sid in ids]
 
 
 def _relay_key(row: RelayResult) -> tuple[str, str, str]:

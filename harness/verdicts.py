@@ -1,7 +1,8 @@
 """The ledger stage for a whole run: measure every upgrade path, persist its ledger, judge it, persist the verdict.
 
 Used by ``report`` (every path) and ``gonogo`` (every path, or the one pair given). The run's documents are read
-once by the caller and each environment's ``.npz`` at most once here, however many paths it is part of.
+once by the caller and each environment's ``.npz`` at most once here, however many paths it is part of, and kept
+only until the last path through it is measured.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import datetime
 import json
 import shlex
+from collections import Counter, deque
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from harness import paths
 from harness.drift import Tolerance, load_arrays
 from harness.errors import HarnessError
 from harness.judge import Reason, Verdict, judge
-from harness.ledger import Ledger, measure_path
+from harness.ledger import measure_path
 from harness.matrix import Matrix, WaiverSpec, comparable
 from harness.results import EnvironmentResult, now_iso
 from harness.worker.atomic import write_text_atomic
@@ -75,20 +78,60 @@ def check_comparable(
 
 
 class _Arrays:
-    """Each environment's record values, loaded on first use and kept for the other paths it is part of."""
+    """Each environment's record values, loaded on first use and kept only while a path still to judge needs them."""
 
-    def __init__(self, run_dir: Path, docs: Mapping[str, EnvironmentResult]) -> None:
+    def __init__(self, run_dir: Path, docs: Mapping[str, EnvironmentResult], pairs: list[tuple[str, str]]) -> None:
         self.run_dir, self.docs = run_dir, docs
         self.cache: dict[str, dict[str, np.ndarray]] = {}
+        self.uses = Counter(name for pair in pairs if all(n in docs for n in pair) for name in pair)
 
     def __getitem__(self, env: str) -> dict[str, np.ndarray]:
         if env not in self.cache:
             self.cache[env] = load_arrays(self.run_dir, self.docs[env])
         return self.cache[env]
 
+    def done(self, *envs: str) -> None:
+        """A path through ``envs`` is measured: forget the values no later path needs (a run of a thousand
+        environments never holds them all)."""
+        for env in envs:
+            self.uses[env] -= 1
+            if self.uses[env] <= 0:
+                self.cache.pop(env, None)
 
-def _write(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
+
+class _Writer:
+    """Ledgers and verdicts written by a few threads while the next path is measured.
+
+    Each file is still written atomically (``write_text_atomic``: temporary file, fsync, rename); the threads only
+    keep the fsync of one file from waiting for the next path's measuring. At most ``pending`` texts wait in
+    memory; the first write that fails is raised (by ``wait`` at the latest) and nothing more is queued after it.
+    """
+
+    def __init__(self, threads: int = 4, pending: int = 16) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="verdict-writer")
+        self.pending: deque[Future[None]] = deque()
+        self.limit = pending
+
+    def write(self, path: Path, text: str) -> None:
+        while len(self.pending) >= self.limit:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(write_text_atomic, path, text))
+
+    def close(self) -> None:
+        """Let every queued write finish (what was written is kept), raising nothing."""
+        self.pool.shutdown(wait=True)
+
+    def wait(self) -> None:
+        """Every queued write finished; the first one that failed is raised."""
+        self.close()
+        failed = [error for error in (f.exception() for f in self.pending) if error is not None]
+        self.pending.clear()
+        if failed:
+            raise failed[0]
+
+
+def _verdict_json(verdict: Verdict) -> str:
+    return json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n"
 
 
 def absent_verdict(
@@ -121,30 +164,48 @@ def judge_paths(
     pairs: list[tuple[str, str]],
     policy: Policy,
     unreadable: Mapping[str, str] | None = None,
-) -> list[tuple[Ledger | None, Verdict]]:
+) -> list[Verdict]:
     """Measure, persist and judge each (baseline, candidate) pair; ledgers and verdicts land in the run folder.
 
     ``unreadable`` names the results files that could not be read (by environment): a path through one of them is
-    INCOMPLETE and says why.
+    INCOMPLETE and says why. Each ledger is written and then let go (the verdict points at its file), so a run of
+    many paths never holds them all.
     """
-    arrays = _Arrays(run_dir, docs)
-    judged: list[tuple[Ledger | None, Verdict]] = []
-    for base, cand in pairs:
-        absent = [name for name in (base, cand) if name not in docs]
-        if absent:
-            verdict = absent_verdict(base, cand, run_dir.name, absent, unreadable or {})
-            _write(
-                paths.verdict_file(run_dir, base, cand), json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n"
-            )
-            judged.append((None, verdict))
-            continue
-        ledger = measure_path(
-            docs[base], docs[cand], (arrays[base], arrays[cand]), expected=policy.expected, tolerances=policy.tolerances
-        )
-        ledger_path = paths.ledger_file(run_dir, base, cand)
-        _write(ledger_path, ledger.model_dump_json(indent=1) + "\n")
-        relative = ledger_path.relative_to(run_dir).as_posix()
-        verdict = judge(ledger, waivers=list(policy.waivers), today=policy.today, ledger_path=relative)
-        _write(paths.verdict_file(run_dir, base, cand), json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n")
-        judged.append((ledger, verdict))
-    return judged
+    arrays = _Arrays(run_dir, docs, pairs)
+    writer = _Writer()
+    verdicts: list[Verdict] = []
+    try:
+        for base, cand in pairs:
+            verdicts.append(_judge_one(run_dir, docs, (base, cand), policy, unreadable or {}, arrays, writer))
+    except BaseException:
+        writer.close()  # the files queued so far are still written; the problem raised is the first one
+        raise
+    writer.wait()
+    return verdicts
+
+
+def _judge_one(
+    run_dir: Path,
+    docs: Mapping[str, EnvironmentResult],
+    pair: tuple[str, str],
+    policy: Policy,
+    unreadable: Mapping[str, str],
+    arrays: _Arrays,
+    writer: _Writer,
+) -> Verdict:
+    base, cand = pair
+    absent = [name for name in pair if name not in docs]
+    if absent:
+        verdict = absent_verdict(base, cand, run_dir.name, absent, unreadable)
+        writer.write(paths.verdict_file(run_dir, base, cand), _verdict_json(verdict))
+        return verdict
+    ledger = measure_path(
+        docs[base], docs[cand], (arrays[base], arrays[cand]), expected=policy.expected, tolerances=policy.tolerances
+    )
+    arrays.done(base, cand)
+    ledger_path = paths.ledger_file(run_dir, base, cand)
+    writer.write(ledger_path, ledger.model_dump_json(indent=1) + "\n")
+    relative = ledger_path.relative_to(run_dir).as_posix()
+    verdict = judge(ledger, waivers=list(policy.waivers), today=policy.today, ledger_path=relative)
+    writer.write(paths.verdict_file(run_dir, base, cand), _verdict_json(verdict))
+    return verdict

@@ -162,3 +162,71 @@ def test_files_are_written_with_the_users_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644  # readable by a CI uploader, not 0600
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Every results document read through ``harness.results.read_result``, by path, in order."""
+    from collections import Counter
+
+    from harness import results
+
+    seen: Counter[str] = Counter()
+    real = results.read_result
+
+    def counting(path):
+        seen[str(path)] += 1
+        return real(path)
+
+    monkeypatch.setattr(results, "read_result", counting)
+    return seen
+
+
+def test_report_reads_each_document_once_also_with_an_earlier_run_beside_it(run, reads):
+    earlier = run / "results" / "r0"
+    env_doc(
+        earlier,
+        "tf2.15-keras2",
+        [cell("layer_init.keras_dense", w=W)],
+        run_id="r0",
+        started_at="2026-11-20T00:00:00+00:00",
+    )
+    common = ["--matrix", str(run / "matrix.yaml"), "--results-dir", str(run / "results"), "--run", "r1"]
+    assert main(["report", *common]) == 1
+    documents = sorted(str(p) for p in (run / "results").glob("*/*.json"))
+    assert len(documents) == 5 and sorted(reads) == documents and set(reads.values()) == {1}
+
+
+def test_gonogo_reads_each_document_once(run, reads):
+    assert gonogo(run, "--run", "r1") == 1
+    assert sorted(reads) == sorted(str(p) for p in (run / "results" / "r1").glob("*.json"))
+    assert set(reads.values()) == {1}
+
+
+def test_each_record_archive_is_read_once_however_many_paths_use_it(run, monkeypatch):
+    from collections import Counter
+
+    from harness import verdicts
+
+    loaded: Counter[str] = Counter()
+    real = verdicts.load_arrays
+
+    def counting(run_dir, doc):
+        loaded[doc.environment.name] += 1
+        return real(run_dir, doc)
+
+    monkeypatch.setattr(verdicts, "load_arrays", counting)
+    assert gonogo(run, "--run", "r1") == 1  # three paths over the three tf environments, each in two of them
+    assert loaded == {"tf2.15-keras2": 1, "tf2.16-keras3": 1, "tf2.21-keras3": 1}
+
+
+def test_a_verdict_that_cannot_be_written_is_one_line_and_exit_2(run, monkeypatch, capsys):
+    from harness import verdicts
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(verdicts, "write_text_atomic", full_disk)
+    assert gonogo(run, "--run", "r1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "tf2.15-keras2__tf2.16-keras3.json" in err[0]
