@@ -10,33 +10,86 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
 
 from harness.errors import ResultsError
 from harness.results import EnvironmentResult, load_run
 
-__all__ = ["completeness_flags", "list_runs", "new_releases", "trend"]
+#: ``load_run`` is re-exported: a caller that reads one run beside its history needs both.
+__all__ = ["PastDocument", "completeness_flags", "list_runs", "load_run", "new_releases", "trend"]
 
 
-def _started(docs: dict[str, EnvironmentResult]) -> str:
+class _PastRecord(BaseModel):
+    name: str
+    sha256: str
+
+
+class _PastCell(BaseModel):
+    id: str
+    status: str
+    records: list[_PastRecord] = Field(default_factory=list)
+
+
+class _PastResolved(BaseModel):
+    latest: dict[str, str] = Field(default_factory=dict)
+
+
+class _PastEnvironment(BaseModel):
+    name: str
+    resolved: _PastResolved | None = None
+
+
+class PastDocument(BaseModel):
+    """What history needs of an earlier run's document, and nothing more: when it started, its matrix, its latest
+    versions and each cell's status and record digests. pydantic reads only these fields from the file (every
+    other key is skipped, never built), so 30 nights of results cost a fraction of reading them in full; the
+    fields are the same in every schema version this harness reads."""
+
+    schema_version: Literal[1, 2, 3]
+    run_id: str
+    started_at: str
+    matrix_sha256: str = ""
+    environment: _PastEnvironment
+    scenarios: list[_PastCell] = Field(default_factory=list)
+
+
+#: A run as history sees it: the one reported in full, the earlier ones as ``PastDocument``.
+Document = EnvironmentResult | PastDocument
+Runs = list[tuple[Path, Mapping[str, Document]]]
+
+
+def _started(docs: Mapping[str, Document]) -> str:
     return min((d.started_at for d in docs.values()), default="")
 
 
-Runs = list[tuple[Path, dict[str, EnvironmentResult]]]
+def _read_past(folder: Path) -> dict[str, Document]:
+    """An earlier run's documents by environment, or ``ResultsError`` when one cannot be read (the run is then no
+    part of this history: another schema version, or a broken file)."""
+    docs: dict[str, Document] = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            doc = PastDocument.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError) as exc:
+            raise ResultsError(f"{path}: not part of the history ({type(exc).__name__})") from None
+        docs[doc.environment.name] = doc
+    return docs
 
 
-def list_runs(results_dir: Path, known: Mapping[Path, dict[str, EnvironmentResult]] | None = None) -> Runs:
+def list_runs(results_dir: Path, known: Mapping[Path, Mapping[str, Document]] | None = None) -> Runs:
     """Every readable run folder under ``results_dir``, oldest first (by when its environments started).
 
-    ``known`` holds runs the caller has already read (the one being reported), so no run is read twice.
+    ``known`` holds runs the caller has already read (the one being reported), so no run is read twice; the others
+    are read as ``PastDocument``.
     """
     seen = {Path(folder).resolve(): docs for folder, docs in (known or {}).items()}
-    runs = []
+    runs: Runs = []
     for folder in sorted(Path(results_dir).iterdir()) if Path(results_dir).is_dir() else []:
         if not folder.is_dir() or not any(folder.glob("*.json")):
             continue
         try:
-            docs = seen[folder.resolve()] if folder.resolve() in seen else load_run(folder)
+            docs = seen[folder.resolve()] if folder.resolve() in seen else _read_past(folder)
         except ResultsError:
             continue  # another schema version or a broken file: not part of this history
         if docs:
@@ -44,7 +97,7 @@ def list_runs(results_dir: Path, known: Mapping[Path, dict[str, EnvironmentResul
     return sorted(runs, key=lambda item: (_started(item[1]), item[0].name))
 
 
-def _cells(docs: dict[str, EnvironmentResult]) -> int:
+def _cells(docs: Mapping[str, Document]) -> int:
     return sum(len(d.scenarios) for d in docs.values())
 
 

@@ -166,19 +166,19 @@ def test_files_are_written_with_the_users_umask(tmp_path):
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Every results document read through ``harness.results.read_result``, by path, in order."""
+    """Every read of a results document (a run folder's top-level ``*.json``), whoever reads it, by path."""
     from collections import Counter
-
-    from harness import results
+    from pathlib import Path
 
     seen: Counter[str] = Counter()
-    real = results.read_result
+    real = Path.read_bytes
 
-    def counting(path):
-        seen[str(path)] += 1
-        return real(path)
+    def counting(self):
+        if self.suffix == ".json" and self.parent.parent.name == "results":
+            seen[str(self)] += 1
+        return real(self)
 
-    monkeypatch.setattr(results, "read_result", counting)
+    monkeypatch.setattr(Path, "read_bytes", counting)
     return seen
 
 

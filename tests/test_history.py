@@ -49,3 +49,19 @@ def test_complete_run_is_not_flagged(tmp_path):
     env_doc(tmp_path / "r1", "e", [cell("a.x")], started_at="2026-11-20T00:00:00+00:00")
     docs = {"e": env_doc(tmp_path / "r2", "e", [cell("a.x")], started_at="2026-11-21T00:00:00+00:00")}
     assert history.completeness_flags(tmp_path / "r2", docs, tmp_path) == []
+
+
+def test_earlier_runs_are_read_for_what_history_needs_and_unreadable_ones_left_out(tmp_path):
+    import json
+
+    for i, name in enumerate(("r1", "r2", "r3", "r4")):
+        env_doc(tmp_path / name, "e", [cell("a.x", w=W)], run_id=name, started_at=f"2026-11-2{i}T00:00:00+00:00")
+    older = json.loads((tmp_path / "r2" / "e.json").read_text())
+    (tmp_path / "r2" / "e.json").write_text(json.dumps({**older, "schema_version": 2}))  # same fields history reads
+    (tmp_path / "r3" / "e.json").write_text(json.dumps({**older, "schema_version": 99}))
+    (tmp_path / "r4" / "e.json").write_text("{")
+    runs = history.list_runs(tmp_path)
+    assert [folder.name for folder, _ in runs] == ["r1", "r2"]
+    assert all(isinstance(doc, history.PastDocument) for _, docs in runs for doc in docs.values())
+    (entry,) = history.trend(tmp_path, runs=runs)["entries"]
+    assert [p["status"] for p in entry["history"]] == ["pass", "pass"] and not entry["changed"]
