@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import ResultsError
@@ -278,6 +277,9 @@ def _published_schema() -> dict[str, Any]:
 
 
 def _validate(data: dict[str, Any], where: Path) -> None:
+    """The published schema's first complaint about ``data`` (on write; imported here, as reading never needs it)."""
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(_published_schema())
     error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
     if error is not None:
