@@ -17,7 +17,9 @@ the rest of the page leaves of the budget, the broken and changed cells first; t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -178,22 +180,30 @@ class _Shared:
 
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
-        self.index: dict[str, int] = {}
+        self.index: dict[Hashable, int] = {}
 
-    def refer(self, row: list[Any]) -> tuple[int, int]:
-        """The row's index, and the bytes it adds to the JSON (none when an earlier cell has the same row)."""
-        text = _compact(row)
-        if text in self.index:
-            return self.index[text], 0
-        self.index[text] = len(self.rows)
+    def refer(self, key: Hashable, build: Callable[[], list[Any]]) -> tuple[int, int]:
+        """The index of the row ``key`` names (built the first time), and the bytes it adds to the JSON (none when
+        an earlier cell has it)."""
+        if key in self.index:
+            return self.index[key], 0
+        row = build()
+        self.index[key] = len(self.rows)
         self.rows.append(row)
-        return self.index[text], len(text) + 1
+        return self.index[key], len(_compact(row)) + 1
+
+
+def _record_key(record: RecordSummary) -> Hashable:
+    """What a record's row shows, its value named by its sha256 (as drift and history name it): the same record in
+    another environment is not serialized again."""
+    shape = tuple(record.shape) if record.shape is not None else None
+    return (record.name, record.kind, record.sha256, record.dtype, shape, record.min, record.max, record.mean)
 
 
 def _detail(cell: ScenarioResult, checks: _Shared, records: _Shared) -> tuple[list[Any], int]:
     """A cell's details as compact JSON (seconds, message, its check and record rows) and their cost in bytes."""
-    check_refs = [checks.refer(_check_row(c)) for c in cell.checks]
-    record_refs = [records.refer(_record_row(r)) for r in cell.records]
+    check_refs = [checks.refer(tuple(row), partial(list, row)) for row in map(_check_row, cell.checks)]
+    record_refs = [records.refer(_record_key(r), partial(_record_row, r)) for r in cell.records]
     seconds = round(cell.duration_s, 3) if cell.duration_s is not None else None
     message = clean_text(cell.message[:_MESSAGE_CHARS])
     entry = [seconds, message, [i for i, _ in check_refs], [i for i, _ in record_refs]]
@@ -241,7 +251,9 @@ def _finalize(value: Any) -> Any:
     return clean_text(value) if isinstance(value, str) else value
 
 
+@cache
 def _environment() -> Any:
+    """One jinja2 environment per process, so its templates are compiled once (``gonogo`` renders a page per path)."""
     import jinja2
 
     return jinja2.Environment(
