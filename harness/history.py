@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from harness.errors import ResultsError
-from harness.results import EnvironmentResult, load_run
+from harness.results import EnvironmentResult, collector_paused, load_run
 
 #: ``load_run`` is re-exported: a caller that reads one run beside its history needs both.
 __all__ = ["PastDocument", "completeness_flags", "list_runs", "load_run", "new_releases", "trend"]
@@ -68,12 +68,13 @@ def _read_past(folder: Path) -> dict[str, Document]:
     """An earlier run's documents by environment, or ``ResultsError`` when one cannot be read (the run is then no
     part of this history: another schema version, or a broken file)."""
     docs: dict[str, Document] = {}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            doc = PastDocument.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError) as exc:
-            raise ResultsError(f"{path}: not part of the history ({type(exc).__name__})") from None
-        docs[doc.environment.name] = doc
+    with collector_paused():
+        for path in sorted(folder.glob("*.json")):
+            try:
+                doc = PastDocument.model_validate_json(path.read_bytes())
+            except (OSError, ValidationError) as exc:
+                raise ResultsError(f"{path}: not part of the history ({type(exc).__name__})") from None
+            docs[doc.environment.name] = doc
     return docs
 
 

@@ -8,7 +8,10 @@ thousands of cells), and a document of an unknown ``schema_version`` is refused 
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -24,6 +27,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "EnvironmentResult",
     "ScenarioResult",
+    "collector_paused",
     "load_run",
     "new_run_id",
     "read_result",
@@ -391,13 +395,30 @@ def load_run(run_dir: Path, problems: dict[str, str] | None = None) -> dict[str,
     if not run_dir.is_dir():
         raise ResultsError(f"{run_dir}: no such results folder")
     docs = {}
-    for path in sorted(run_dir.glob("*.json")):
-        try:
-            doc = read_result(path)
-        except ResultsError as exc:
-            if problems is None:
-                raise
-            problems[path.name.removesuffix(".json")] = str(exc)
-            continue
-        docs[doc.environment.name] = doc
+    with collector_paused():
+        for path in sorted(run_dir.glob("*.json")):
+            try:
+                doc = read_result(path)
+            except ResultsError as exc:
+                if problems is None:
+                    raise
+                problems[path.name.removesuffix(".json")] = str(exc)
+                continue
+            docs[doc.environment.name] = doc
     return docs
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a run is read, as it was before afterwards.
+
+    A run of 100,000 cells is millions of new objects, none of them in a reference cycle (refcounting frees them);
+    left on, the collector rescans the growing heap again and again: reading took 12 s instead of 4 s.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

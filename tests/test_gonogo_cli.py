@@ -230,3 +230,24 @@ def test_a_verdict_that_cannot_be_written_is_one_line_and_exit_2(run, monkeypatc
     assert gonogo(run, "--run", "r1") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0] and "tf2.15-keras2__tf2.16-keras3.json" in err[0]
+
+
+def test_the_documents_are_out_of_the_collectors_sight_only_while_the_command_runs(run, monkeypatch):
+    import gc
+
+    from harness import verdicts
+
+    frozen = []
+    real = verdicts.judge_paths
+
+    def judging(*args, **kwargs):
+        frozen.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(verdicts, "judge_paths", judging)
+    common = ["--matrix", str(run / "matrix.yaml"), "--results-dir", str(run / "results"), "--run", "r1"]
+    assert main(["report", *common]) == 1 and gc.get_freeze_count() == 0
+    not_comparable = ["--baseline", "tf2.21-keras3", "--candidate", "torch2.13"]
+    assert gonogo(run, "--run", "r1", *not_comparable) == 2 and gc.get_freeze_count() == 0  # raised while kept
+    assert gonogo(run, "--run", "r1") == 1 and gc.get_freeze_count() == 0
+    assert len(frozen) == 2 and all(count > 0 for count in frozen)

@@ -204,3 +204,23 @@ def test_load_run_names_each_bad_file_and_reads_every_other(tmp_path):
     assert sorted(results.load_run(tmp_path, problems)) == ["tf"]
     assert sorted(problems) == sorted(name for name, (raw, _) in CORRUPT.items() if raw is not None)
     assert all(line.startswith(str(tmp_path / f"{name}.json")) for name, line in problems.items())
+
+
+def test_load_run_pauses_the_garbage_collector_and_always_restores_it(tmp_path, monkeypatch):
+    import gc
+
+    results.write_result(tmp_path / "tf.json", make_doc())
+    (tmp_path / "z-bad.json").write_text("{")
+    seen = []
+    real = results.read_result
+    monkeypatch.setattr(results, "read_result", lambda path: seen.append(gc.isenabled()) or real(path))
+    assert gc.isenabled()
+    with pytest.raises(ResultsError, match="not valid JSON"):
+        results.load_run(tmp_path)  # without problems the bad file raises: the collector is on again all the same
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        results.load_run(tmp_path, {})
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
