@@ -9,11 +9,14 @@ process so no peak memory is shared:
   report  ``harness.cli.main(["report", ...])``, the entry point ``python -m harness report`` calls: load, judge
           every upgrade path (ledgers and verdicts written), Markdown, HTML, JUnit XML, trend
 
-Printed per size: seconds of each (inside the process, interpreter start excluded, imports included), the ratio
-report / json, peak resident memory of each process (ru_maxrss) against the bytes of the run on disk (documents and
-``.npz``), and the size of report.html. Targets (issue 12): at 10k cells the report takes at most 3x the json load,
-its peak memory is at most 2x the data and report.html at most 5 MB; at 100k the time ratio stays within 1.5x of the
-10k ratio. Runs are kept in ``--workdir`` and reused when their parameters match.
+Printed per size: seconds of each inside its process (the report's after its modules are imported, a fixed cost
+printed apart, and the ratio with it), the ratio report / json, peak resident memory of each process (ru_maxrss)
+against the bytes of the run on disk (documents and ``.npz``), also counted from the report process's size right
+after its imports (the interpreter and libraries are not the data), and the size of report.html.
+
+Targets (issue 12): at 10k cells the report takes at most 3x the json load, its peak memory is at most 2x the data
+and report.html at most 5 MB; at 100k the time ratio stays within 1.5x of the 10k ratio. Runs are kept in
+``--workdir`` and reused when their parameters match.
 
 Usage: .nox/_tool/bin/python bench/report_scale.py [--sizes 1k,10k,100k] [--repeats 1] [--workdir DIR]
 """
