@@ -143,3 +143,25 @@ def test_measure_over_documents(tmp_path):
     assert entries["order"].verdict == "beyond" and entries["order"].metrics["positions_differ"] == 2
     assert entries["cfg"].verdict == "changed" and entries["cfg"].metrics["changed"] == {"m": [0.99, 0.9]}
     assert entries["ver"].verdict == "info"
+
+
+@settings(max_examples=60, deadline=None)
+@given(float_arrays, st.booleans())
+def test_equal_digests_give_what_comparing_the_arrays_gives(a, same):
+    """The shortcut that skips reading arrays whose digests match must say exactly what the comparison says."""
+    from harness import drift
+    from harness.results import RecordSummary
+    from harness.worker.records import summarize
+
+    b = a.copy() if same else (a + np.float32(1.0)).astype(np.float32)
+    mine = RecordSummary.model_validate(summarize("w", "array", a)[0])
+    theirs = RecordSummary.model_validate(summarize("w", "array", b)[0])
+    arrays_ = ({"s.x::w": a}, {"s.x::w": b})
+    quick = drift._compare(mine, theirs, "s.x", arrays_, {})
+    original, drift._same_array = drift._same_array, lambda *_: False
+    try:
+        full = drift._compare(mine, theirs, "s.x", arrays_, {})
+    finally:
+        drift._same_array = original
+    assert quick == full
+    assert (quick[0] == "identical") == (a.tobytes() == b.tobytes())
