@@ -94,15 +94,7 @@ def compare_arrays(a: Any, b: Any, rtol: float, atol: float) -> tuple[Verdict, d
     if a.shape != b.shape:
         return "beyond", {"shape": [list(a.shape), list(b.shape)], "detail": "shape changed"}
     if a.dtype == b.dtype and a.tobytes() == b.tobytes():
-        return "identical", {
-            "max_abs_error": 0.0,
-            "max_rel_error": 0.0,
-            "max_ulp": 0,
-            "cosine": 1.0,
-            "share_beyond": 0.0,
-            "nonfinite_mismatch": 0,
-            "size": int(a.size),
-        }  # the same as _identical_metrics, which gives them without the arrays
+        return "identical", _identical_metrics(int(a.size))
     with np.errstate(all="ignore"):  # inf - inf and friends are expected here and handled by position
         return _compare_unequal(a, b, rtol, atol)
 
@@ -241,8 +233,8 @@ def _same_array(mine: RecordSummary, theirs: RecordSummary) -> bool:
     )
 
 
-def _identical_metrics(record: RecordSummary) -> dict[str, Any]:
-    """What ``compare_arrays`` reports for two equal arrays of this record's shape."""
+def _identical_metrics(size: int) -> dict[str, Any]:
+    """The metrics of two equal arrays of ``size`` elements."""
     return {
         "max_abs_error": 0.0,
         "max_rel_error": 0.0,
@@ -250,7 +242,7 @@ def _identical_metrics(record: RecordSummary) -> dict[str, Any]:
         "cosine": 1.0,
         "share_beyond": 0.0,
         "nonfinite_mismatch": 0,
-        "size": int(np.prod(record.shape or [], dtype=np.int64)),
+        "size": size,
     }
 
 
@@ -268,7 +260,11 @@ def _compare(
     if mine.kind == "info" or theirs.kind == "info":
         return ("identical" if mine.sha256 == theirs.sha256 else "info"), {"old": theirs.value, "new": mine.value}, None
     if _same_array(mine, theirs):
-        return "identical", _identical_metrics(mine), _array_tolerance(mine, scenario, overrides)
+        return (
+            "identical",
+            _identical_metrics(int(np.prod(mine.shape or [], dtype=np.int64))),
+            _array_tolerance(mine, scenario, overrides),
+        )
     a, b = _value(mine, scenario, arrays[0]), _value(theirs, scenario, arrays[1])
     if mine.kind == "ordering" and a is not None and b is not None:
         verdict, metrics = compare_orderings(a, b)
