@@ -15,9 +15,10 @@ booleans and orderings must match exactly. matrix.yaml overrides them per area, 
 from __future__ import annotations
 
 import fnmatch
+import io
 import math
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -198,8 +199,46 @@ def compare_api_maps(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Verdic
     return "changed", metrics
 
 
-def load_arrays(run_dir: Path, doc: EnvironmentResult) -> dict[str, np.ndarray]:
-    """The environment's record values from its ``.npz`` (empty when it has none).
+class RecordArchive(Mapping[str, np.ndarray]):
+    """An environment's ``.npz`` held as bytes, each array decoded only when a comparison asks for it.
+
+    Most records of two runs are identical by digest and never need their values, so decoding every array up
+    front was most of judging's time. The archive's directory is read at once (a file that is not an archive is
+    refused before anything is judged); a member that cannot be decoded is the same one-line ``ResultsError``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._npz = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
+            self._keys = frozenset(self._npz.files)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: BaseException) -> ResultsError:
+        return ResultsError(f"{self.path}: not a readable record archive ({type(exc).__name__}: {exc})")
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._keys:
+            raise KeyError(key)
+        try:
+            array: np.ndarray = self._npz[key]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise self._error(exc) from None
+        return array
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._keys))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def load_arrays(run_dir: Path, doc: EnvironmentResult) -> Mapping[str, np.ndarray]:
+    """The environment's record values from its ``.npz`` (empty when it has none), decoded on demand.
 
     The file is the one the run folder's layout names, never a path the (untrusted) document gives; pickled
     objects are refused, and a file that is not a readable archive is a ``ResultsError`` naming it.
@@ -207,11 +246,7 @@ def load_arrays(run_dir: Path, doc: EnvironmentResult) -> dict[str, np.ndarray]:
     path = paths.records_file(run_dir, doc.environment.name)
     if not doc.records_file or not path.is_file():
         return {}
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ResultsError(f"{path}: not a readable record archive ({type(exc).__name__}: {exc})") from None
+    return RecordArchive(path)
 
 
 def _value(record: RecordSummary, scenario: str, arrays: Mapping[str, np.ndarray]) -> Any:

@@ -82,10 +82,10 @@ class _Arrays:
 
     def __init__(self, run_dir: Path, docs: Mapping[str, EnvironmentResult], pairs: list[tuple[str, str]]) -> None:
         self.run_dir, self.docs = run_dir, docs
-        self.cache: dict[str, dict[str, np.ndarray]] = {}
+        self.cache: dict[str, Mapping[str, np.ndarray]] = {}
         self.uses = Counter(name for pair in pairs if all(n in docs for n in pair) for name in pair)
 
-    def __getitem__(self, env: str) -> dict[str, np.ndarray]:
+    def __getitem__(self, env: str) -> Mapping[str, np.ndarray]:
         if env not in self.cache:
             self.cache[env] = load_arrays(self.run_dir, self.docs[env])
         return self.cache[env]

@@ -165,3 +165,26 @@ def test_equal_digests_give_what_comparing_the_arrays_gives(a, same):
         drift._same_array = original
     assert quick == full
     assert (quick[0] == "identical") == (a.tobytes() == b.tobytes())
+
+
+def test_a_record_archive_decodes_on_demand_and_a_bad_member_is_a_one_line_error(tmp_path):
+    import io
+
+    from harness.drift import RecordArchive
+    from harness.errors import ResultsError
+
+    buffer = io.BytesIO()
+    np.savez(buffer, good=np.arange(4.0), bad=np.ones(3))
+    raw = bytearray(buffer.getvalue())
+    second = raw.index(b"\x93NUMPY", raw.index(b"\x93NUMPY") + 1)  # the header of the second member ("bad")
+    raw[second : second + 6] = b"garbag"
+    path = tmp_path / "e.npz"
+    path.write_bytes(bytes(raw))
+    archive = RecordArchive(path)  # the directory is fine: nothing decoded yet, nothing refused
+    assert set(archive) == {"good", "bad"} and "good" in archive and "missing" not in archive
+    assert archive["good"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ResultsError, match=r"e\.npz: not a readable record archive"):
+        archive["bad"]
+    path.write_bytes(b"not a zip at all")
+    with pytest.raises(ResultsError, match=r"e\.npz: not a readable record archive"):
+        RecordArchive(path)
