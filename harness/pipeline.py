@@ -190,7 +190,7 @@ class EnvironmentPipeline:
         to_run = self._skip_unmet(recorder, missing, capabilities(prov.packages, self.env.env))
         self.environment_key(doc.environment.resolved)
         keys = {sid: self._key(sid, self.matrix.timeouts[sid]) for sid in to_run} if self.cache else {}
-        if repeat == 1:  # a flake hunt measures every time
+        if repeat == 1 and not selection:  # a flake hunt, and a -k re-run (a reproduce command), measure again
             to_run = self._reuse(recorder, to_run, keys, scratch)
         try:
             if to_run:

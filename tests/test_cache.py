@@ -172,3 +172,12 @@ def test_a_damaged_entry_is_a_miss_not_an_error(tmp_path, fake_env, damage):
 def test_keys_that_are_not_hex_digests_never_become_paths(tmp_path):
     with pytest.raises(ValueError, match="not a cache key"):
         CellCache(tmp_path).get("../" * 21 + "x", "a.x")
+
+
+def test_a_selected_rerun_measures_its_cells_again(tmp_path, fake_env):
+    """A verdict's reproduce command (-k ...) must reproduce, not hand back the stored cell."""
+    cache = CellCache(tmp_path / "cache")
+    _pipeline(tmp_path, "run1", cache).run()
+    again = _pipeline(tmp_path, "run2", cache).run(selection=["fault.a_*"])
+    assert again.timings.worker_starts == 1 and again.timings.cells_reused == 0
+    assert [(c.id, c.reused_from) for c in again.scenarios] == [("fault.a_first_passes", "")]
