@@ -142,6 +142,8 @@ def relay_results(consumer: str, cell: Planned, manifest: Manifest, result: Scen
                     max_abs_error=_number(value.get("max_abs_error")),
                     max_rel_error=_number(value.get("max_rel_error")),
                     continuation_max_abs_error=_number(value.get("continuation_max_abs_error")),
+                    training_max_abs_error=_number(value.get("training_max_abs_error")),
+                    weights=str(value.get("weights", "n/a")),
                     optimizer=str(value.get("optimizer", "n/a")),
                     error_class=str(value.get("error_class", "")),
                     message=str(value.get("message", "")),

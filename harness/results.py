@@ -170,6 +170,12 @@ class RelayResult(_Model):
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     continuation_max_abs_error: float | None = None
+    training_max_abs_error: float | None = Field(
+        default=None, description="Largest difference of the training-mode predictions (where deterministic)."
+    )
+    weights: str = Field(
+        default="n/a", description="The weights' layout against the producer's: same, renamed (k of n), layout-changed."
+    )
     optimizer: str = "n/a"
     error_class: str = ""
     message: str = ""

@@ -21,7 +21,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,11 @@ import numpy as np
 from harness.worker.atomic import write_json_atomic
 from harness.worker.errors import error_text
 from harness.worker.scenario import Context, scenario
-from scenarios import _keras_io, _torch_io
+from scenarios import _keras_io, _keras_relay, _torch_io, _torch_relay
 from scenarios._frameworks import keras, keras_identity
-from scenarios._loads import LoadAttempt
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-RTOL, ATOL = 1e-5, 1e-6
 _VERSION_OF = ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "torch", "numpy")
 
 
@@ -101,71 +98,6 @@ def _artifacts_dir(ctx: Context) -> Path:
     return ctx.artifacts_dir
 
 
-def _produce_keras(root: Path) -> list[dict[str, Any]]:
-    k = keras()
-    x, y = _keras_io.fixed_inputs()
-    entries = []
-    for model_name in _keras_io.MODELS:
-        model = _keras_io.build_trained(model_name)
-        predictions = _keras_io.predict(model, x)
-        state = _keras_io.optimizer_state(model)
-        saved = []
-        for fmt in _keras_io.FORMATS.values():
-            if fmt.unavailable(k):
-                continue
-            folder = root / "keras" / model_name / fmt.name
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            entry: dict[str, Any] = {"family": "keras", "model": model_name, "format": fmt.name}
-            entry["unsafe"] = bool(fmt.unsafe)
-            try:
-                fmt.save(model, folder / f"model{fmt.suffix}")
-            except Exception as exc:
-                entry["save_error"] = error_text(exc)
-            entry["path"] = folder.relative_to(root).as_posix()
-            entry["files"] = file_hashes(folder)
-            saved.append(entry)
-        model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
-        continued = _keras_io.predict(model, x).tolist()
-        for entry in saved:
-            entry.update(
-                predictions=predictions.tolist(),
-                optimizer={"count": len(state), "sha256": _keras_io.state_digest(state)},
-                continued_predictions=continued,
-            )
-        entries += saved
-    return entries
-
-
-def _produce_torch(root: Path) -> list[dict[str, Any]]:
-    x, _ = _torch_io.fixed_inputs()
-    entries = []
-    for fmt in _torch_io.FORMATS.values():
-        if fmt.unavailable():
-            continue
-        model, optimizer = _torch_io.build_trained()
-        predictions = _torch_io.predict(model, x)
-        state = _torch_io.optimizer_state(optimizer)
-        folder = root / "torch" / "tinynet" / fmt.name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        entry: dict[str, Any] = {"family": "torch", "model": "tinynet", "format": fmt.name, "unsafe": bool(fmt.unsafe)}
-        try:
-            fmt.save(model, optimizer, folder)
-        except Exception as exc:
-            entry["save_error"] = error_text(exc)
-        _torch_io.train_step(model, optimizer)
-        entry.update(
-            path=folder.relative_to(root).as_posix(),
-            files=file_hashes(folder),
-            predictions=predictions.tolist(),
-            optimizer={"count": len(state), "sha256": _keras_io.state_digest(state)},
-            continued_predictions=_torch_io.predict(model, x).tolist(),
-        )
-        entries.append(entry)
-    return entries
-
-
 @scenario(area="relay", requires=["keras|torch"], timeout=900)
 def produce(ctx: Context) -> None:
     """Producer half of the cross-version relay: every shared model in every format this version can save."""
@@ -180,10 +112,10 @@ def produce(ctx: Context) -> None:
     if k is not None:
         families.append("keras")
         ctx.record("keras", keras_identity(), kind="info")
-        entries += _produce_keras(root)
+        entries += _keras_relay.produce(root)
     if importlib.util.find_spec("torch") is not None:
         families.append("torch")
-        entries += _produce_torch(root)
+        entries += _torch_relay.produce(root)
     x, _ = _keras_io.fixed_inputs()
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -207,87 +139,6 @@ def produce(ctx: Context) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ consumer
-
-
-def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
-    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-    rel = diff / np.maximum(np.abs(want.astype(np.float64)), 1e-12)
-    return float(diff.max()), float(rel.max())
-
-
-def _classify(got: np.ndarray, want: np.ndarray) -> tuple[str, float, float]:
-    if got.shape != want.shape:
-        return "loaded-drifted", float("inf"), float("inf")
-    max_abs, max_rel = _errors(got, want)
-    within = np.allclose(got, want, rtol=RTOL, atol=ATOL)
-    return ("loaded" if within else "loaded-drifted"), max_abs, max_rel
-
-
-def _fallback_only(result: dict[str, Any], attempt: LoadAttempt) -> dict[str, Any]:
-    """A load that only a fallback made: the outcome is the plain call's failure, its error kept beside ``how``."""
-    if attempt.plain_error is not None:
-        error = attempt.plain_error
-        result.update(outcome="fallback-only", error_class=type(error).__name__, message=error_text(error))
-    return result
-
-
-def _compared(attempt: Any, got: np.ndarray, entry: dict[str, Any]) -> dict[str, Any]:
-    """How a loaded artifact predicts against what its producer predicted, and how it was loaded."""
-    outcome, max_abs, max_rel = _classify(got, np.array(entry["predictions"], dtype=np.float32))
-    return {
-        "outcome": outcome,
-        "how": attempt.how,
-        "max_abs_error": max_abs,
-        "max_rel_error": max_rel,
-        "warnings": attempt.warnings,
-    }
-
-
-def _consume_keras(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
-    fmt = _keras_io.FORMATS.get(entry["format"])
-    if fmt is None:
-        return {"outcome": "skip", "message": f"format {entry['format']} is unknown to this compat-matrix"}
-    x, y = _keras_io.fixed_inputs()
-    _keras_io.custom_classes(keras())  # a real consumer imports its custom layer code before loading
-    attempt = _keras_io.load(fmt, folder / f"model{fmt.suffix}", entry["model"])
-    loaded = attempt.value
-    result = _compared(attempt, loaded.predict(x), entry)
-    if not fmt.keeps_optimizer:
-        result["optimizer"] = "n/a"
-        return _fallback_only(result, attempt)
-    producer_had = entry["optimizer"]["count"] > 0
-    state = loaded.optimizer or []
-    result["optimizer"] = (
-        "kept"
-        if state and _keras_io.state_digest(state) == entry["optimizer"]["sha256"]
-        else ("lost" if producer_had and not any(np.any(v) for v in state) else "changed")
-    )
-    if result["optimizer"] == "lost" and result["outcome"] == "loaded":
-        result["outcome"] = "optimizer-state-lost"
-    if loaded.model is not None and getattr(loaded.model, "optimizer", None) is not None and state:
-        loaded.model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
-        after = _keras_io.predict(loaded.model, x)
-        result["continuation_max_abs_error"] = _errors(after, np.array(entry["continued_predictions"]))[0]
-    return _fallback_only(result, attempt)
-
-
-def _consume_torch(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
-    fmt = _torch_io.FORMATS.get(entry["format"])
-    if fmt is None:
-        return {"outcome": "skip", "message": f"format {entry['format']} is unknown to this compat-matrix"}
-    if fmt.unavailable():
-        return {"outcome": "skip", "message": fmt.unavailable()}
-    x, _ = _torch_io.fixed_inputs()
-    attempt = _torch_io.load(fmt, folder)
-    loaded = attempt.value
-    result = {**_compared(attempt, loaded.predict(x), entry), "optimizer": "n/a"}
-    if fmt.keeps_optimizer and loaded.optimizer is not None:
-        state = _torch_io.optimizer_state(loaded.optimizer)
-        result["optimizer"] = "kept" if _keras_io.state_digest(state) == entry["optimizer"]["sha256"] else "changed"
-        _torch_io.train_step(loaded.model, loaded.optimizer)
-        after = _torch_io.predict(loaded.model, x)
-        result["continuation_max_abs_error"] = _errors(after, np.array(entry["continued_predictions"]))[0]
-    return _fallback_only(result, attempt)
 
 
 def unsafe_reason(entry: dict[str, Any]) -> str:
@@ -331,8 +182,8 @@ def consume_entry(entry: dict[str, Any], root: Path, unsafe_refusal: str = "unsa
     labels = {"unsafe": bool(reason), "sandboxed": not unsafe_refusal}
     try:
         if entry["family"] == "keras":
-            return {**_consume_keras(entry, folder), **labels}
-        return {**_consume_torch(entry, folder), **labels}
+            return {**_keras_relay.consume(entry, folder), **labels}
+        return {**_torch_relay.consume(entry, folder), **labels}
     except Exception as exc:
         return {"outcome": "load-error", "error_class": type(exc).__name__, "message": error_text(exc), **labels}
 

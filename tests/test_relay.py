@@ -10,7 +10,9 @@ import pytest
 
 from harness.relay import Manifest, Planned, load_manifests, plan_cells, relay_results
 from harness.results import RecordSummary, ScenarioResult
+from scenarios import _relay_compare, _torch_relay
 from scenarios import relay as relay_scenarios
+from scenarios._loads import LoadAttempt
 
 
 def write_manifest(root: Path, producer: str, artifacts: list[dict]) -> None:
@@ -100,7 +102,7 @@ def _npz_bytes(tmp_path: Path) -> bytes:
 def test_hash_mismatch_is_refused_before_loading(tmp_path, monkeypatch):
     entry = _artifact(tmp_path / "a", _npz_bytes(tmp_path))
     (tmp_path / "a" / entry["path"] / "model.npz").write_bytes(b"tampered")
-    monkeypatch.setattr(relay_scenarios, "_consume_torch", lambda e, f: pytest.fail("must not load"))
+    monkeypatch.setattr(_torch_relay, "consume", lambda e, f: pytest.fail("must not load"))
     result = relay_scenarios.consume_entry(entry, tmp_path / "a")
     assert result["outcome"] == "load-error" and result["error_class"] == "IntegrityError"
     assert "sha256 mismatch ['model.npz']" in result["message"]
@@ -121,7 +123,7 @@ def test_truncated_artifact_is_a_load_error_not_a_crash(tmp_path, monkeypatch):
         with np.load(folder / "model.npz") as data:
             return {"outcome": "loaded", "max_abs_error": float(data["w"].sum())}
 
-    monkeypatch.setattr(relay_scenarios, "_consume_torch", load_npz)
+    monkeypatch.setattr(_torch_relay, "consume", load_npz)
     result = relay_scenarios.consume_entry(entry, tmp_path / "a")
     assert result["outcome"] == "load-error" and result["error_class"] in ("BadZipFile", "EOFError", "ValueError")
 
@@ -134,13 +136,46 @@ def test_unsaved_artifact_is_a_skip(tmp_path):
     }
 
 
-def test_classify_within_and_beyond_tolerance():
-    want = np.array([[1.0, 2.0]], dtype=np.float32)
-    assert relay_scenarios._classify(want.copy(), want)[0] == "loaded"
-    outcome, max_abs, max_rel = relay_scenarios._classify(want + 0.01, want)
-    assert max_rel == pytest.approx(0.01, rel=1e-2)
-    assert outcome == "loaded-drifted" and max_abs == pytest.approx(0.01, rel=1e-3)
-    assert relay_scenarios._classify(np.ones((2, 2), dtype=np.float32), want)[0] == "loaded-drifted"
+def _judged(got, entry, **extra):
+    return _relay_compare.compared(LoadAttempt(None), np.asarray(got, dtype=np.float32), entry, **extra)
+
+
+def test_predictions_within_and_beyond_tolerance():
+    want = [[1.0, 2.0]]
+    assert _judged(want, {"predictions": want})["outcome"] == "loaded"
+    drifted = _judged([[1.01, 2.0]], {"predictions": want})
+    assert drifted["outcome"] == "loaded-drifted"
+    assert drifted["max_abs_error"] == pytest.approx(0.01, rel=1e-3)
+    assert drifted["max_rel_error"] == pytest.approx(0.01, rel=1e-2)
+    reshaped = _judged(np.ones((2, 2)), {"predictions": want})
+    assert reshaped["outcome"] == "loaded-drifted" and reshaped["max_abs_error"] == float("inf")
+
+
+def test_training_mode_predictions_drift_on_their_own():
+    entry = {"predictions": [[1.0]], "training_predictions": [[0.5]]}
+    same = _judged([[1.0]], entry, training=np.array([[0.5]], dtype=np.float32))
+    assert same["outcome"] == "loaded" and same["training_max_abs_error"] == 0.0
+    moved = _judged([[1.0]], entry, training=np.array([[0.75]], dtype=np.float32))
+    assert moved["outcome"] == "loaded-drifted" and moved["training_max_abs_error"] == pytest.approx(0.25)
+
+
+def test_weight_layout_renamed_is_recorded_but_a_changed_shape_drifts():
+    want = [["dense/kernel:0", [4, 8], "float32"], ["dense/bias:0", [8], "float32"]]
+    entry = {"predictions": [[1.0]], "weights": want}
+    renamed = [["kernel", [4, 8], "float32"], ["dense/bias:0", [8], "float32"]]
+    assert _judged([[1.0]], entry, layout=want)["weights"] == "same"
+    result = _judged([[1.0]], entry, layout=renamed)
+    assert (result["outcome"], result["weights"]) == ("loaded", "renamed (1 of 2)")
+    transposed = [["kernel", [8, 4], "float32"], ["bias", [8], "float32"]]
+    result = _judged([[1.0]], entry, layout=transposed)
+    assert result["outcome"] == "loaded-drifted" and result["weights"].startswith("layout-changed: weight 0")
+    assert _judged([[1.0]], entry, layout=want[:1])["weights"] == "layout-changed: 1 weights, the producer had 2"
+
+
+def test_multi_output_predictions_compare_as_one_array():
+    outputs = {"b": np.ones((2, 3)), "a": np.zeros((2, 2, 2))}
+    flat = _relay_compare.flat_outputs(outputs)
+    assert flat.shape == (2, 7) and flat[:, :4].sum() == 0 and flat[:, 4:].sum() == 6  # "a" first, flattened
 
 
 @pytest.mark.parametrize("path", ["../../outside", "/etc", ""])
@@ -149,7 +184,7 @@ def test_an_artifact_path_leaving_the_producers_folder_is_refused(tmp_path, monk
     outside.mkdir()
     (outside / "model.npz").write_bytes(_npz_bytes(tmp_path))
     entry = {"family": "torch", "model": "m", "format": "f", "path": path, "files": {}}
-    monkeypatch.setattr(relay_scenarios, "_consume_torch", lambda e, f: pytest.fail("must not load"))
+    monkeypatch.setattr(_torch_relay, "consume", lambda e, f: pytest.fail("must not load"))
     result = relay_scenarios.consume_entry(entry, tmp_path / "a" / "producer")
     assert result["error_class"] == "IntegrityError" and "leaves the producer's folder" in result["message"]
 
@@ -159,7 +194,7 @@ def test_a_symlinked_artifact_is_never_followed(tmp_path, monkeypatch):
     planted = tmp_path / "planted.pkl"
     planted.write_bytes(b"payload")
     (tmp_path / "a" / entry["path"] / "extra.pkl").symlink_to(planted)
-    monkeypatch.setattr(relay_scenarios, "_consume_torch", lambda e, f: pytest.fail("must not load"))
+    monkeypatch.setattr(_torch_relay, "consume", lambda e, f: pytest.fail("must not load"))
     result = relay_scenarios.consume_entry(entry, tmp_path / "a")
     assert result["error_class"] == "IntegrityError" and "symlinks" in result["message"]
     folder_link = tmp_path / "a" / "linked"
