@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import matrix as matrix_mod
 from harness.errors import HarnessError, Terminated
-from harness.results import EnvironmentResult, new_run_id, results_schema
+from harness.results import EnvironmentResult, load_run, new_run_id, results_schema
 from harness.worker import scenario as scenario_mod
 
 if TYPE_CHECKING:
@@ -317,6 +317,36 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    from harness import catalogue
+    from harness.report import catalogue as catalogue_page
+    from harness.report.common import latest_run
+
+    _, registry = _load(args)
+    run_dir = Path(args.run) if args.run else _latest_or_none(Path(args.results_dir), latest_run)
+    problems: dict[str, str] = {}
+    run = load_run(run_dir, problems) if run_dir is not None else None
+    for problem in problems.values():
+        print(f"catalogue: {problem}; left out", file=sys.stderr)
+    source = f"the run {run_dir.name}" if run_dir is not None else "no run (run the matrix to fill these columns)"
+    target = args.write or "docs/SCENARIOS.md"
+    page = catalogue_page.render(catalogue.gather(registry, run), source, target)
+    if args.write:
+        from harness.report.common import write_text
+
+        print(f"wrote {write_text(Path(args.write), page)}")
+    else:
+        print(page, end="")
+    return 0
+
+
+def _latest_or_none(results_dir: Path, latest: Any) -> Path | None:
+    try:
+        return Path(latest(results_dir))
+    except HarnessError:
+        return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -370,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     merge = add("merge", cmd_merge, "merge result folders from different machines into one run")
     merge.add_argument("--into", required=True)
     merge.add_argument("sources", nargs="+")
+    catalogue = add("catalogue", cmd_catalogue, "the scenario catalogue (Markdown), observed in a run")
+    catalogue.add_argument("--run", default=None, help="the run folder to observe (default: the latest run)")
+    catalogue.add_argument("--write", nargs="?", const="docs/SCENARIOS.md", default=None, help="write it there")
     add("schema", cmd_schema, "print or --write the JSON Schemas").add_argument("--write", action="store_true")
     return parser
 

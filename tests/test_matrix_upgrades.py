@@ -33,16 +33,35 @@ def test_default_matrix_derives_every_older_newer_pair_per_line():
     assert [(p.baseline, p.candidate) for p in paths] == [
         ("tf2.15-keras2", "tf2.16-keras3"),
         ("tf2.15-keras2", "tf2.21-keras3"),
+        ("tf2.15-keras2", "tf2.21-keras3-py3.12"),
         ("tf2.15-keras2", "latest-tf-keras"),
         ("tf2.16-keras3", "tf2.21-keras3"),
+        ("tf2.16-keras3", "tf2.21-keras3-py3.12"),
         ("tf2.16-keras3", "latest-tf-keras"),
+        ("tf2.21-keras3", "tf2.21-keras3-py3.12"),  # only the interpreter moves: the Python axis
         ("tf2.21-keras3", "latest-tf-keras"),
+        ("tf2.21-keras3-py3.12", "latest-tf-keras"),
         ("torch2.5", "torch2.13"),
         ("torch2.5", "latest-torch"),
         ("torch2.13", "latest-torch"),
     ]
-    assert [p.line for p in paths] == ["tensorflow"] * 6 + ["torch"] * 3
+    assert [p.line for p in paths] == ["tensorflow"] * 10 + ["torch"] * 3
     assert not any(p.declared for p in paths)
+
+
+def test_on_the_same_framework_versions_the_older_python_is_the_baseline(tmp_path):
+    newer_first = """
+environments:
+  - {name: py313, python: "3.13", packages: {torch: "2.5.1"}}
+  - {name: py310, python: "3.10", packages: {torch: "2.5.1"}}
+  - {name: py39-newer-torch, python: "3.9", packages: {torch: "2.6.0"}}
+"""
+    m = matrix.load(write(tmp_path, newer_first))
+    assert [(p.baseline, p.candidate) for p in matrix.upgrade_paths(m)] == [
+        ("py310", "py313"),  # declared in the other order: the interpreter decides the direction
+        ("py310", "py39-newer-torch"),  # the framework's version comes before the interpreter's
+        ("py313", "py39-newer-torch"),
+    ]
 
 
 def test_default_matrix_framework_lines():
@@ -51,6 +70,7 @@ def test_default_matrix_framework_lines():
         "tf2.15-keras2": "tensorflow",
         "tf2.16-keras3": "tensorflow",
         "tf2.21-keras3": "tensorflow",
+        "tf2.21-keras3-py3.12": "tensorflow",
         "tf2.21-tfkeras": "tf-keras",
         "keras3-torch": "keras-torch",
         "torch2.5": "torch",

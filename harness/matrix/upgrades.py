@@ -62,12 +62,16 @@ def _primary_package(env: Environment, line: str) -> str | None:
     return line  # "tf-keras", "torch"
 
 
-def _age(env: Environment, line: str) -> tuple[int, Version]:
-    """Sort key, older first: pinned versions in version order, then ``latest`` (newer than any pin)."""
+def _age(env: Environment, line: str) -> tuple[int, Version, Version]:
+    """Sort key, older first: pinned versions in version order, then ``latest`` (newer than any pin).
+
+    On the same framework version the older Python comes first: moving only the interpreter is an upgrade too.
+    """
     pin = env.packages.get(_primary_package(env, line) or "", "latest")
+    python = Version(env.python)
     if pin == "latest":
-        return (1, Version("0"))
-    return (0, Version(pin))
+        return (1, Version("0"), python)
+    return (0, Version(pin), python)
 
 
 def _lines(matrix: Matrix) -> dict[str, list[Environment]]:
