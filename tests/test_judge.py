@@ -117,6 +117,25 @@ def test_relay_fallback_only_blocks_and_names_the_fallback(tmp_path):
     assert verdict.verdict == "NO-GO" and "fallback-only (compile=False)" in verdict.reasons[0].summary
 
 
+def test_a_relay_drift_says_what_drifted_with_its_numbers(tmp_path):
+    layout = "layout-changed: weight 0 (kernel) is [8, 4] float32, the producer had [4, 8] float32"
+    rows = [
+        relay_row("A", "B", "loaded-drifted", model="recurrent", max_abs_error=0.0, weights=layout),
+        relay_row("A", "B", "loaded-drifted", model="convolutional", max_abs_error=0.25,
+                  training_max_abs_error=0.5, continuation_max_abs_error=0.0),
+    ]  # fmt: skip
+    base = [relay_row("A", "A", "loaded", model=m) for m in ("recurrent", "convolutional")]
+    verdict = verdict_of(tmp_path, [cell("a.x")], [cell("a.x")], base_relay=base, cand_relay=rows)
+    (reason,) = verdict.reasons
+    assert reason.severity == "no-go" and reason.count == 2
+    assert reason.summary.endswith(f"; weights {layout}")  # the layout is the cause to look at first
+    assert reason.numbers == {"max_abs_error": 0.25, "training_max_abs_error": 0.5}  # a zero continuation is no news
+    only_training = [relay_row("A", "B", "loaded-drifted", model="convolutional", max_abs_error=0.0,
+                               training_max_abs_error=0.5)]  # fmt: skip
+    verdict = verdict_of(tmp_path, [cell("a.x")], [cell("a.x")], base_relay=base[1:], cand_relay=only_training)
+    assert verdict.reasons[0].summary.endswith("; predictions in training mode differ too")
+
+
 def test_a_waiver_names_relay_artifacts_like_records(tmp_path):
     waiver = WaiverSpec(
         scenario="relay:keras:*", record="seq*", reason="r", owner="o", expires=datetime.date(2030, 1, 1)

@@ -29,6 +29,26 @@ def _relay_class(delta: RelayDelta) -> tuple[Severity, ReasonKind] | None:
     return ("info", "shared-failure") if after >= RELAY_BADNESS["loaded-drifted"] else None
 
 
+def _numbers(group: list[RelayDelta]) -> dict[str, float]:
+    """The largest error of each kind the group's loads measured (inference, training mode, continued training)."""
+    numbers: dict[str, float] = {}
+    for field in ("max_abs_error", "training_max_abs_error", "continuation_max_abs_error"):
+        values = [getattr(d.candidate, field) for d in group if getattr(d.candidate, field) is not None]
+        if values and (field == "max_abs_error" or max(values) > 0):
+            numbers[field] = max(values)
+    return numbers
+
+
+def _drift_detail(group: list[RelayDelta]) -> str:
+    """What drifted, so the reason says where to look: the weights' layout, or predictions in which mode."""
+    layouts = sorted({d.candidate.weights for d in group if d.candidate.weights.startswith("layout-changed")})
+    if layouts:
+        return f"; weights {layouts[0]}"
+    if any((d.candidate.training_max_abs_error or 0) > 0 for d in group):
+        return "; predictions in training mode differ too"
+    return ""
+
+
 def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
     groups: dict[tuple[Any, ...], list[RelayDelta]] = {}
     for delta in deltas:
@@ -44,7 +64,8 @@ def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
         )
         if kind == "own-failure":
             summary += f"; {builder.cand} fails its own {fmt} files the same way (see its save_load cell)"
-        errors = [d.candidate.max_abs_error for d in group if d.candidate.max_abs_error is not None]
+        if outcome == "loaded-drifted":
+            summary += _drift_detail(group)
         scenario = f"relay:{family}:{fmt}"
         builder.add(
             severity,
@@ -53,6 +74,6 @@ def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
             summary,
             records=[f"{scenario}::{m}" for m in models],
             error=group[0].error,
-            numbers={"max_abs_error": max(errors)} if errors else {},
+            numbers=_numbers(group),
             reproduce=builder.relay_rerun(),
         )
