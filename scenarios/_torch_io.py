@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,7 +24,10 @@ from scenarios._loads import Fallback, LoadAttempt, load_as_user
 
 __all__ = [
     "FORMATS",
+    "TINYNET",
     "TorchFormat",
+    "TorchLoaded",
+    "TorchModel",
     "build",
     "build_trained",
     "fixed_inputs",
@@ -124,13 +127,41 @@ def optimizer_state(optimizer: Any) -> list[np.ndarray]:
     return arrays
 
 
+# The schedule every relay training runs under (``_torch_zoo.train``) and a training checkpoint restores.
+LR, STEP_SIZE, GAMMA = 0.01, 2, 0.5
+
+
+@dataclass(frozen=True)
+class TorchModel:
+    """A model the relay saves: how to build it with its fixed weights, its fixed inputs, the formats it goes in.
+
+    ``formats`` empty: every format of ``FORMATS``.
+    """
+
+    name: str
+    build: Callable[[], Any]
+    inputs: Callable[[], tuple[np.ndarray, np.ndarray]]
+    formats: tuple[str, ...] = ()
+
+
+TINYNET = TorchModel("tinynet", build, fixed_inputs)
+
+
 @dataclass(frozen=True)
 class TorchLoaded:
-    """What came back from an artifact: a predict function, and the model/optimizer where the format keeps them."""
+    """What came back from an artifact: a predict function, and the model/optimizer where the format keeps them.
+
+    ``switches_modes``: ``model.eval()``/``train()`` work (an exported program refuses them); ``trains``: its
+    training mode computes what the module's does (a trace recorded the eval-mode graph; an export has no modes).
+    """
 
     predict: Callable[[np.ndarray], np.ndarray]
     model: Any = None
     optimizer: Any = None
+    scheduler: Any = None
+    epoch: int | None = None
+    switches_modes: bool = False
+    trains: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +170,21 @@ class TorchFallback:
 
     how: str
     option: str
-    load: Callable[[Path], TorchLoaded]
+    load: Load
+
+
+class Save(Protocol):
+    """Save ``model`` (and, where the format keeps them, its optimizer and scheduler) into ``folder``."""
+
+    def __call__(
+        self, model: Any, optimizer: Any, folder: Path, kind: TorchModel = ..., scheduler: Any = ...
+    ) -> None: ...
+
+
+class Load(Protocol):
+    """Load what ``Save`` wrote in ``folder``, into a fresh ``kind`` where the format holds only weights."""
+
+    def __call__(self, folder: Path, kind: TorchModel = ...) -> TorchLoaded: ...
 
 
 @dataclass(frozen=True)
@@ -153,8 +198,8 @@ class TorchFormat:
 
     name: str
     unavailable: Callable[[], str | None]
-    save: Callable[[Any, Any, Path], None]
-    load: Callable[[Path], TorchLoaded]
+    save: Save
+    load: Load
     unsafe: str = ""
     keeps_optimizer: bool = False
     fallback: TorchFallback | None = None
@@ -171,8 +216,8 @@ def _torch_version() -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def _loaded(model: Any, optimizer: Any = None) -> TorchLoaded:
-    return TorchLoaded(predict=lambda x: predict(model, x), model=model, optimizer=optimizer)
+def _loaded(model: Any, *, trains: bool = True, switches_modes: bool = True, **state: Any) -> TorchLoaded:
+    return TorchLoaded(lambda x: predict(model, x), model, switches_modes=switches_modes, trains=trains, **state)
 
 
 def plain_load(path: Path, *, unsafe: bool = False) -> Any:
@@ -189,47 +234,110 @@ def plain_load(path: Path, *, unsafe: bool = False) -> Any:
     return torch.load(path)
 
 
-def _save_state_dict(model: Any, optimizer: Any, folder: Path) -> None:
+def _save_state_dict(
+    model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None
+) -> None:
     import torch
 
     torch.save(model.state_dict(), folder / "model.pt")
 
 
-def _load_state_dict(folder: Path) -> TorchLoaded:
-
-    model = build()
+def _load_state_dict(folder: Path, kind: TorchModel = TINYNET) -> TorchLoaded:
+    model = kind.build()
     model.load_state_dict(plain_load(folder / "model.pt"))
     return _loaded(model)
 
 
-def _save_checkpoint(model: Any, optimizer: Any, folder: Path) -> None:
+def _safetensors_unavailable() -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("safetensors") is None:
+        return "the safetensors package is not installed in this environment"
+    return None
+
+
+def _safetensors() -> Any:
+    """``safetensors.torch``, imported by name: the package ships no type information."""
+    import importlib
+
+    return importlib.import_module("safetensors.torch")
+
+
+def _save_safetensors(
+    model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None
+) -> None:
+    tensors = {name: value.contiguous() for name, value in model.state_dict().items()}
+    _safetensors().save_file(tensors, str(folder / "model.safetensors"))
+
+
+def _load_safetensors(folder: Path, kind: TorchModel = TINYNET) -> TorchLoaded:
+    """``safetensors.torch.load_file`` into a fresh module: tensors only, no pickle, so nothing in it can run."""
+    model = kind.build()
+    model.load_state_dict(_safetensors().load_file(str(folder / "model.safetensors")))
+    return _loaded(model)
+
+
+def _save_checkpoint(
+    model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None
+) -> None:
     import torch
 
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, folder / "checkpoint.pt")
 
 
-def _load_checkpoint(folder: Path) -> TorchLoaded:
+def _load_checkpoint(folder: Path, kind: TorchModel = TINYNET) -> TorchLoaded:
     """Model and Adam state dicts (the usual training checkpoint), loaded by the plain ``torch.load``."""
     import torch
 
     checkpoint = plain_load(folder / "checkpoint.pt")
-    model = build()
+    model = kind.build()
     model.load_state_dict(checkpoint["model"])
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     optimizer.load_state_dict(checkpoint["optimizer"])
-    return _loaded(model, optimizer)
+    return _loaded(model, optimizer=optimizer)
 
 
-def _save_pickle(model: Any, optimizer: Any, folder: Path) -> None:
+def _save_training_checkpoint(
+    model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None
+) -> None:
+    """What a training loop saves to resume: model, optimizer and LR scheduler state dicts and the epoch."""
+    import torch
+
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "epoch": None if scheduler is None else int(scheduler.last_epoch),
+    }
+    torch.save(state, folder / "training.pt")
+
+
+def _load_training_checkpoint(folder: Path, kind: TorchModel = TINYNET) -> TorchLoaded:
+    """Resume as a user resumes: plain ``torch.load``, then model, Adam and StepLR each take their state dict."""
+    import torch
+
+    checkpoint = plain_load(folder / "training.pt")
+    model = kind.build()
+    model.load_state_dict(checkpoint["model"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler = None
+    if checkpoint["scheduler"] is not None:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, STEP_SIZE, GAMMA)
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    return _loaded(model, optimizer=optimizer, scheduler=scheduler, epoch=checkpoint["epoch"])
+
+
+def _save_pickle(model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None) -> None:
     import torch
 
     torch.save(model, folder / "model.pkl")
 
 
-def _load_pickle(weights_only: bool | None) -> Callable[[Path], TorchLoaded]:
+def _load_pickle(weights_only: bool | None) -> Load:
     """A full-model pickle loaded plainly (``None``: no argument, unsafe by label) or with ``weights_only``."""
 
-    def load(folder: Path) -> TorchLoaded:
+    def load(folder: Path, kind: TorchModel = TINYNET) -> TorchLoaded:
         import torch
 
         _classes()  # the classes must exist before unpickling refers to them
@@ -241,23 +349,31 @@ def _load_pickle(weights_only: bool | None) -> Callable[[Path], TorchLoaded]:
     return load
 
 
-def _save_script(model: Any, optimizer: Any, folder: Path) -> None:
+def _save_script(model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None) -> None:
     import torch
 
     torch.jit.save(torch.jit.script(model), str(folder / "model.ts"))
 
 
-def _save_trace(model: Any, optimizer: Any, folder: Path) -> None:
+def _save_trace(model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None) -> None:
+    """Traced without gradients: what inference runs (MultiheadAttention takes its fused path only there)."""
     import torch
 
-    x, _ = fixed_inputs()
-    torch.jit.save(torch.jit.trace(model, torch.from_numpy(x)), str(folder / "model.ts"))
+    x, _ = kind.inputs()
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.from_numpy(x))
+    torch.jit.save(traced, str(folder / "model.ts"))
 
 
-def _load_jit(folder: Path) -> TorchLoaded:
-    import torch
+def _load_jit(traced: bool) -> Load:
+    """A TorchScript archive; a trace recorded one mode's graph, so its training mode is not the module's."""
 
-    return _loaded(torch.jit.load(str(folder / "model.ts")))
+    def load(folder: Path, kind: TorchModel = TINYNET) -> TorchLoaded:
+        import torch
+
+        return _loaded(torch.jit.load(str(folder / "model.ts")), trains=not traced)
+
+    return load
 
 
 def train_step(model: Any, optimizer: Any) -> None:
@@ -280,17 +396,19 @@ def _export_unavailable() -> str | None:
     return None
 
 
-def _save_export(model: Any, optimizer: Any, folder: Path) -> None:
+def _save_export(model: Any, optimizer: Any, folder: Path, kind: TorchModel = TINYNET, scheduler: Any = None) -> None:
     import torch
 
-    x, _ = fixed_inputs()
+    x, _ = kind.inputs()
     torch.export.save(torch.export.export(model, (torch.from_numpy(x),)), str(folder / "model.pt2"))
 
 
-def _load_export(folder: Path) -> TorchLoaded:
+def _load_export(folder: Path, kind: TorchModel = TINYNET) -> TorchLoaded:
+    """The program's module: captured in one mode, it refuses ``eval()``/``train()`` (NotImplementedError)."""
     import torch
 
-    return _loaded(torch.export.load(str(folder / "model.pt2")).module())
+    module = torch.export.load(str(folder / "model.pt2")).module()
+    return _loaded(module, trains=False, switches_modes=False)
 
 
 _PICKLE = "a full pickle: unpickling may call any Python function the file names"
@@ -301,22 +419,29 @@ FORMATS: dict[str, TorchFormat] = {
     f.name: f
     for f in (
         TorchFormat("state_dict", lambda: None, _save_state_dict, _load_state_dict),
+        TorchFormat("safetensors", _safetensors_unavailable, _save_safetensors, _load_safetensors),
         TorchFormat("checkpoint", lambda: None, _save_checkpoint, _load_checkpoint, keeps_optimizer=True),
+        TorchFormat(
+            "training_checkpoint", lambda: None, _save_training_checkpoint, _load_training_checkpoint,
+            keeps_optimizer=True,
+        ),
         TorchFormat(
             "pickle_default_load", lambda: None, _save_pickle, _load_pickle(None), unsafe=_PICKLE,
             fallback=TorchFallback("loaded-with-weights-only-false", "weights_only=False", _load_pickle(False)),
         ),
         TorchFormat("pickle_weights_only", lambda: None, _save_pickle, _load_pickle(True)),
         TorchFormat("pickle_unsafe_load", lambda: None, _save_pickle, _load_pickle(False), unsafe=_PICKLE),
-        TorchFormat("torchscript_script", lambda: None, _save_script, _load_jit, unsafe=_TORCHSCRIPT),
-        TorchFormat("torchscript_trace", lambda: None, _save_trace, _load_jit, unsafe=_TORCHSCRIPT),
+        TorchFormat("torchscript_script", lambda: None, _save_script, _load_jit(False), unsafe=_TORCHSCRIPT),
+        TorchFormat("torchscript_trace", lambda: None, _save_trace, _load_jit(True), unsafe=_TORCHSCRIPT),
         TorchFormat("torch_export", _export_unavailable, _save_export, _load_export, unsafe=_EXPORTED),
     )
 }  # fmt: skip
 
 
-def load(fmt: TorchFormat, folder: Path) -> LoadAttempt:
+def load(fmt: TorchFormat, folder: Path, kind: TorchModel = TINYNET) -> LoadAttempt:
     """Load as a user would: the format's own call, then its fallback (one that works is a finding)."""
     fallback = fmt.fallback
-    fallbacks = [] if fallback is None else [Fallback(fallback.how, fallback.option, lambda: fallback.load(folder))]
-    return load_as_user(lambda: fmt.load(folder), fallbacks)
+    fallbacks = (
+        [] if fallback is None else [Fallback(fallback.how, fallback.option, lambda: fallback.load(folder, kind))]
+    )
+    return load_as_user(lambda: fmt.load(folder, kind), fallbacks)
