@@ -224,7 +224,8 @@ def _report(
     html = report.render_html(run_dir, docs, order, verdicts, flags, trend, releases)
     report.write_text(run_dir / "report.html", html)
     report.write_text(run_dir / "junit.xml", report.render_junit(docs, order, verdicts))
-    report.write_text(run_dir / "history" / "trend.json", json.dumps(trend, indent=2) + "\n")
+    # compact: an indented dump goes through json's pure-Python encoder (a 10k-cell trend: 0.35 s instead of 0.03 s)
+    report.write_text(run_dir / "history" / "trend.json", json.dumps(trend, separators=(",", ":")) + "\n")
     print(markdown)
     print(f"reports written to {run_dir}: report.md, report.html, junit.xml, gonogo/*.json, ledger/*.json")
     for flag in flags:

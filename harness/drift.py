@@ -203,12 +203,15 @@ class RecordArchive(Mapping[str, np.ndarray]):
     """An environment's ``.npz`` held as bytes, each array decoded only when a comparison asks for it.
 
     Most records of two runs are identical by digest and never need their values, so decoding every array up
-    front was most of judging's time. The archive's directory is read at once (a file that is not an archive is
-    refused before anything is judged); a member that cannot be decoded is the same one-line ``ResultsError``.
+    front was most of judging's time. A decoded array is kept (read-only) until the archive is dropped, after
+    the last upgrade path through its environment. The archive's directory is read at once (a file that is not an
+    archive is refused before anything is judged); a member that cannot be decoded is the same one-line
+    ``ResultsError``.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._decoded: dict[str, np.ndarray] = {}
         try:
             self._npz = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
             self._keys = frozenset(self._npz.files)
@@ -221,10 +224,14 @@ class RecordArchive(Mapping[str, np.ndarray]):
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._keys:
             raise KeyError(key)
+        if key in self._decoded:  # an environment between two paths is compared twice: decode once
+            return self._decoded[key]
         try:
             array: np.ndarray = self._npz[key]
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise self._error(exc) from None
+        array.flags.writeable = False  # shared by every comparison that asks for it
+        self._decoded[key] = array
         return array
 
     def __contains__(self, key: object) -> bool:
