@@ -156,7 +156,7 @@ def classify_outcome(
 def same_value(observed: Any, expected: Any, *, rel: float = 1e-5) -> bool:
     """Equality of plain values, floats within ``rel`` (float32 storage), lists and tuples alike."""
     if isinstance(expected, bool) or isinstance(observed, bool) or expected is None or observed is None:
-        return observed is expected or observed == expected
+        return observed is expected  # True is not 1, None is not 0.0
     if isinstance(expected, (int, float)) and isinstance(observed, (int, float)):
         return math.isclose(float(observed), float(expected), rel_tol=rel, abs_tol=rel * 1e-3)
     if isinstance(expected, (list, tuple)) and isinstance(observed, (list, tuple)):
