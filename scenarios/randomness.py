@@ -144,8 +144,8 @@ def keras_random_ops(ctx: Context) -> None:
         "normal_again": rnd.normal((64,), seed=generator),
         "uniform": rnd.uniform((64,), seed=generator),
         "randint": rnd.randint((64,), 0, 10, seed=generator),
-        "shuffle": rnd.shuffle(np.arange(32), seed=generator),
-        "dropout": rnd.dropout(np.ones((64,), dtype=np.float32), 0.5, seed=generator),
+        "shuffle": rnd.shuffle(k.ops.arange(32), seed=generator),
+        "dropout": rnd.dropout(k.ops.ones((64,)), 0.5, seed=generator),
     }
     values = {name: to_numpy(value) for name, value in draws.items()}
     for name, value in values.items():
