@@ -163,6 +163,8 @@ def torch_round_trip(ctx: Context, format_name: str) -> None:
 for _name, _doc in (
     ("state_dict", "``state_dict`` saved, loaded by plain ``torch.load`` into a fresh module."),
     ("checkpoint", "a training checkpoint (model and Adam state dicts), loaded by plain ``torch.load``."),
+    ("safetensors", "``safetensors.torch.save_file`` / ``load_file`` (the tensor format that cannot hold code)."),
+    ("training_checkpoint", "a checkpoint with model, optimizer, LR scheduler and epoch, plain ``torch.load``."),
     ("pickle_default_load", "a full-model pickle loaded by plain ``torch.load``: what the default does (2.6 flipped "
      "``weights_only`` to True), recorded as ``plain_load``; loading only with ``weights_only=False`` fails the "
      "cell. Labelled unsafe: it may unpickle code."),
