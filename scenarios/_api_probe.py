@@ -117,17 +117,17 @@ def new_keyword(keyword: str, message: str) -> str | None:
     return None
 
 
-def relevant_warnings(keyword: str, items: Iterable[WarningRecord]) -> list[str]:
+def relevant_warnings(keyword: str, items: Iterable[WarningRecord], *, deprecations: bool = True) -> list[str]:
     """The warnings a call raised about ``keyword``: those naming it, and the framework's deprecations of any wording.
 
     A deprecation the standard library raises during the call (``random.randrange`` with a float, inside Keras 2)
-    is not about the keyword unless it names it.
+    is not about the keyword unless it names it; with ``deprecations=False`` only the warnings naming it count.
     """
     named = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(keyword)}(?![A-Za-z0-9_])") if keyword else None
     found: list[str] = []
     for item in items:
         message = item["message"]
-        deprecation = item["framework"] and item["category"] in _DEPRECATIONS
+        deprecation = deprecations and item["framework"] and item["category"] in _DEPRECATIONS
         if deprecation or (named is not None and named.search(message)):
             found.append(short_text(message))
     return found
@@ -211,7 +211,7 @@ class KeywordCall:
     canonical: bool = False
 
 
-def rounded(value: Any, digits: int = 7) -> Any:
+def rounded(value: Any, digits: int = 6) -> Any:
     """``value`` with every float cut to ``digits`` significant digits (float32 noise out of the record)."""
     if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.{digits}g}")
@@ -244,20 +244,30 @@ def _round_trip(call: KeywordCall, made: Any) -> Any:
 
 
 def call_outcome(call: KeywordCall) -> dict[str, Any]:
-    """Make ``call``, read its effect and round trip under one warning capture; the record of what happened."""
+    """Make ``call``, then read its effect and round trip; the record of what happened.
+
+    Warnings are captured apart: during the call, those naming the keyword and the framework's deprecations count;
+    while the effect is read (a forward pass, a value converted to numpy), only those naming the keyword (torch
+    warns about ``reduction='elementwise_mean'`` only when the loss is computed; Keras on torch warns about
+    numpy's ``__array__`` protocol when a variable is read, which is about no keyword).
+    """
     error: str | None = None
     took_effect: bool | None = None
     observed: Any = None
     round_trip: Any = "n/a"
-    with capture.capture() as collector:
+    with capture.capture() as during_call:
         try:
             made = call.call()
         except Exception as exc:
             error = short_text(error_text(exc))
-        else:
+    with capture.capture() as during_use:
+        if error is None:
             took_effect, observed = _observed(call, made)
             round_trip = _round_trip(call, made)
-    warned = relevant_warnings(call.keyword, collector.items)
+    warned = relevant_warnings(call.keyword, during_call.items)
+    warned += [
+        text for text in relevant_warnings(call.keyword, during_use.items, deprecations=False) if text not in warned
+    ]
     outcome, renamed = classify_outcome(call.keyword, error, took_effect, warned)
     record: dict[str, Any] = {"keyword": call.keyword, "outcome": outcome}
     if error is not None:

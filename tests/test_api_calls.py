@@ -115,7 +115,7 @@ def test_config_difference_names_changed_added_and_removed_keys():
 
 
 def test_rounded_and_short_text_keep_records_stable_between_runs():
-    assert rounded(0.12300000339746475) == 0.123 and rounded([1 / 3, {"x": 2.0000001}]) == [0.3333333, {"x": 2.0}]
+    assert rounded(0.12300000339746475) == 0.123 and rounded([1 / 3, {"x": 2.0000001}]) == [0.333333, {"x": 2.0}]
     assert rounded(float("nan")) != rounded(float("nan"))  # non-finite values pass through untouched
     text = short_text("TypeError: <object at 0x7f3a2b1c9d00>\n  got an unexpected keyword")
     assert text == "TypeError: <object 0x…> got an unexpected keyword"
@@ -217,3 +217,35 @@ def test_every_api_calls_scenario_names_the_change_it_catches():
     for entry in found.values():
         assert entry.doc.startswith("Catches"), entry.id
         assert entry.requires in (("keras",), ("torch",)), entry.id
+
+
+class _Loss:
+    """Warns only when used, as torch's losses do for a deprecated ``reduction`` name."""
+
+    def __init__(self, reduction: str) -> None:
+        self.reduction = reduction
+
+    def __call__(self) -> float:
+        if self.reduction == "elementwise_mean":
+            warnings.warn(
+                "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.", stacklevel=2
+            )
+        warnings.warn("__array__ implementation doesn't accept a copy keyword", DeprecationWarning, stacklevel=2)
+        return 7.5
+
+
+def test_warnings_while_the_effect_is_read_count_only_when_they_name_the_keyword():
+    plain = call_outcome(KeywordCall("Loss(reduction='mean')", "reduction", lambda: _Loss("mean"), lambda f: f(), 7.5))
+    assert plain["outcome"] == "accepted" and "warning" not in plain  # numpy's protocol deprecation is no keyword's
+    old = call_outcome(
+        KeywordCall(
+            "Loss(reduction='elementwise_mean')", "reduction", lambda: _Loss("elementwise_mean"), lambda f: f(), 7.5
+        )
+    )
+    assert old["outcome"] == "deprecated" and "elementwise_mean" in old["warning"]
+
+
+def test_relevant_warnings_without_deprecations_keeps_only_those_naming_the_keyword():
+    items = [_warning("__array__ implementation doesn't accept a copy keyword", "DeprecationWarning")]
+    assert relevant_warnings("amsgrad", items) == ["__array__ implementation doesn't accept a copy keyword"]
+    assert relevant_warnings("amsgrad", items, deprecations=False) == []
