@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "MODELS",
     "KerasFormat",
     "build_trained",
+    "fallbacks",
     "fixed_inputs",
     "load",
     "optimizer_state",
@@ -268,17 +270,37 @@ FORMATS: dict[str, KerasFormat] = {
 }  # fmt: skip
 
 
-def _fallbacks(fmt: KerasFormat, path: Path, model_name: str) -> list[Fallback]:
-    """The usual workarounds for a full model that does not load: pass the custom objects, skip compiling."""
+def accepts_safe_mode() -> bool:
+    """Whether this Keras' ``load_model`` has a ``safe_mode`` switch (Keras >= 2.13)."""
+    try:
+        return "safe_mode" in inspect.signature(keras().models.load_model).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def fallbacks(
+    fmt: KerasFormat,
+    path: Path,
+    model_name: str,
+    *,
+    objects: dict[str, Any] | None = None,
+    load_full: Callable[..., Loaded] = _load_model,
+) -> list[Fallback]:
+    """The usual workarounds for a full model that does not load: pass the custom objects, skip compiling, and
+    (where ``load_model`` has it) ``safe_mode=False``, which a Keras 3 user needs for a ``Lambda`` layer's code.
+
+    ``objects`` adds custom objects to the core ones; ``load_full`` is how a full model is loaded (the relay zoo
+    wraps the model in its own predict function).
+    """
     if fmt.load is not _load_model:
         return []
     scale_shift, subclassed = custom_classes(keras())
-    objects = {"ScaleShift": scale_shift, "Subclassed": subclassed}
+    objects = {"ScaleShift": scale_shift, "Subclassed": subclassed, **(objects or {})}
 
     def attempt(**options: Any) -> Callable[[], Loaded]:
-        return lambda: _load_model(path, model_name, **options)
+        return lambda: load_full(path, model_name, **options)
 
-    return [
+    found = [
         Fallback("loaded-with-custom-objects", "custom_objects", attempt(custom_objects=objects)),
         Fallback("loaded-without-compile", "compile=False", attempt(compile=False)),
         Fallback(
@@ -287,8 +309,11 @@ def _fallbacks(fmt: KerasFormat, path: Path, model_name: str) -> list[Fallback]:
             attempt(custom_objects=objects, compile=False),
         ),
     ]
+    if accepts_safe_mode():
+        found.append(Fallback("loaded-without-safe-mode", "safe_mode=False", attempt(safe_mode=False)))
+    return found
 
 
 def load(fmt: KerasFormat, path: Path, model_name: str) -> LoadAttempt:
     """Load as a user would: the format's plain call, then the workarounds (a working one is a finding)."""
-    return load_as_user(lambda: fmt.load(path, model_name), _fallbacks(fmt, path, model_name))
+    return load_as_user(lambda: fmt.load(path, model_name), fallbacks(fmt, path, model_name))
