@@ -2,9 +2,10 @@
 
 The producer builds every relay model (the core ``_keras_io.MODELS`` and the zoo ``_keras_zoo.MODELS``: recurrent,
 convolutional, attention, Lambda), trains it, saves it in every format of its list the version offers (the zoo:
-``_keras_zoo.FORMATS``) and records what a consumer must reproduce: inference predictions, training-mode predictions where training mode is deterministic,
-the weights' layout, the optimizer state's digest and the predictions after one more training step. The consumer
-loads by the plain call first (``_keras_io.load`` / ``_keras_zoo.load``) and compares through ``_relay_compare``.
+``_keras_zoo.FORMATS``) and records what a consumer must reproduce: inference predictions, training-mode
+predictions where training mode is deterministic, the weights' layout, the optimizer state's digest and the
+predictions after one more training step. The consumer loads by the plain call first (``_keras_io.load`` /
+``_keras_zoo.load``) and compares through ``_relay_compare``.
 """
 
 from __future__ import annotations
