@@ -142,19 +142,6 @@ def tf_sample_from_datasets(ctx: Context) -> None:
     )
 
 
-@scenario(area="data_order", requires=["tensorflow"])
-def tf_random_ops(ctx: Context) -> None:
-    """Catches changes of TensorFlow's stateful, stateless and Generator random streams under fixed seeds."""
-    import tensorflow as tf
-
-    stateful = tf.random.uniform((6,), seed=1).numpy()
-    stateless = tf.random.stateless_uniform((6,), seed=[1, 2]).numpy()
-    generator = tf.random.Generator.from_seed(1).uniform((6,)).numpy()
-    for name, values in (("stateful_uniform", stateful), ("stateless_uniform", stateless), ("generator", generator)):
-        ctx.record(name, values)
-        ctx.check(f"{name}_in_unit_interval", bool(((values >= 0) & (values < 1)).all()), min=float(values.min()))
-
-
 # --------------------------------------------------------------------------------------------------- Keras
 
 
