@@ -310,7 +310,14 @@ def fallbacks(
         ),
     ]
     if accepts_safe_mode():
-        found.append(Fallback("loaded-without-safe-mode", "safe_mode=False", attempt(safe_mode=False)))
+        found += [
+            Fallback("loaded-without-safe-mode", "safe_mode=False", attempt(safe_mode=False)),
+            Fallback(
+                "loaded-without-safe-mode-without-compile",
+                "safe_mode=False and compile=False",
+                attempt(safe_mode=False, compile=False),
+            ),
+        ]
     return found
 
 
