@@ -197,3 +197,44 @@ def keras_gradient_tape_loop(ctx: Context) -> None:
     ctx.record("jit_compile_default", repr(getattr(model, "jit_compile", "absent")), kind="config")
     if not is_keras3(k):
         ctx.note("Keras 2: jit_compile defaults to None (XLA off unless asked)")
+
+
+def _matmul_layer(k: Any, use_tensorflow: bool) -> Any:
+    """A custom layer as users write it: against TensorFlow ops directly, or against the backend-neutral keras.ops."""
+
+    def build(layer: Any, input_shape: Any) -> None:
+        layer.kernel = layer.add_weight(name="kernel", shape=(int(input_shape[-1]), UNITS), initializer="ones")
+
+    def call(layer: Any, inputs: Any) -> Any:
+        if use_tensorflow:
+            import tensorflow as tf
+
+            return tf.matmul(inputs, layer.kernel)
+        return k.ops.matmul(inputs, layer.kernel)
+
+    name = "TfMatmul" if use_tensorflow else "OpsMatmul"
+    return type(name, (k.layers.Layer,), {"build": build, "call": call})()
+
+
+@scenario(area="training", requires=["keras>=3"])
+def keras_layer_calling_tf_ops(ctx: Context) -> None:
+    """Catches what each Keras 3 backend does with a custom layer that calls TensorFlow ops (``tf.matmul``) instead
+    of ``keras.ops``: it runs on the TensorFlow backend and fails on JAX or torch (no TensorFlow there, or a tensor
+    TensorFlow cannot take); the ``keras.ops`` spelling must give the same numbers on every backend."""
+    k = keras()
+    ctx.record("keras", keras_identity(), kind="info")
+    x, _ = fixed_data()
+    outcomes = {}
+    for label, use_tensorflow in (("tf_ops", True), ("keras_ops", False)):
+        try:
+            output = np.asarray(to_numpy(_matmul_layer(k, use_tensorflow)(x)), dtype=np.float32)
+            outcomes[label] = "works"
+            ctx.record(f"{label}_output", output)
+        except Exception as exc:
+            outcomes[label] = f"error: {error_text(exc).split(':', 1)[0]}"
+    ctx.record("outcomes", outcomes, kind="config")
+    expected = np.repeat(x.sum(axis=1, keepdims=True), UNITS, axis=1)  # a kernel of ones sums the features
+    ctx.check("keras_ops_layer_works", outcomes["keras_ops"] == "works", backend=keras_backend(k))
+    if outcomes["keras_ops"] == "works":
+        got = np.asarray(to_numpy(_matmul_layer(k, False)(x)), dtype=np.float32)
+        ctx.check("keras_ops_layer_sums", bool(np.allclose(got, expected, atol=1e-5)))
