@@ -126,6 +126,23 @@ def test_keras3_cannot_read_keras2_h5_layers_whose_config_changed(zoo_run):
         assert f"Error when deserializing class '{layer}'" in row.message, (model, row.message[:300])
 
 
+def test_keras3_cannot_read_its_own_h5_of_a_masking_embedding(zoo_run):
+    """Keras 3 writes the mask of ``Embedding(mask_zero=True)`` into the h5 config as an operation node
+    (``NotEqual``, class name and all) that its own h5 reader does not know; the ``.keras`` file of it loads."""
+    _, run = zoo_run
+    row = grid(run, "h5")[(K3, K3, "recurrent")]
+    assert row.outcome == "load-error" and "Unknown layer: 'NotEqual'" in row.message, row
+
+
+def test_keras3_reads_a_lambda_from_h5_only_without_safe_mode_and_compiling(zoo_run):
+    _, run = zoo_run
+    rows = grid(run, "h5")
+    for producer in (K2, K3):
+        row = rows[(producer, K3, "lambda")]
+        assert row.outcome == "fallback-only" and row.how == "loaded-without-safe-mode-without-compile", row
+        assert row.max_abs_error is not None and row.max_abs_error < 1e-6 and row.optimizer == "lost"
+
+
 def test_keras2_zoo_weights_load_in_keras3_under_new_names(zoo_run):
     _, run = zoo_run
     rows = grid(run, "weights_h5")
