@@ -92,6 +92,22 @@ def test_the_learning_rate_history_key_and_jit_compile_default_moved(run):
     assert value(docs, "tf2.21-keras3", "training.keras_gradient_tape_loop", "jit_compile_default") == "False"
 
 
+def test_tflite_converts_in_both_generations_and_its_interpreter_became_deprecated(run):
+    _, docs = run
+    for env in ("tf2.15-keras2", "tf2.21-keras3"):
+        outcomes = value(docs, env, "converters.tflite", "outcomes")
+        assert outcomes == {"keras_model": "converted", "saved_model": "converted"}, env
+        np.testing.assert_allclose(  # the converted model predicts what the Keras model does, in both releases
+            array(run, env, "converters.tflite", "keras_model_predictions"),
+            array(run, "tf2.15-keras2", "converters.tflite", "saved_model_predictions"),
+            atol=1e-5,
+        )
+    old = value(docs, "tf2.15-keras2", "converters.tflite", "interpreter_api")["warnings_on_construction"]
+    new = value(docs, "tf2.21-keras3", "converters.tflite", "interpreter_api")["warnings_on_construction"]
+    assert old == [] and any("tf.lite.Interpreter is deprecated" in w for w in new)
+    assert docs["keras3-torch"].cell("converters.tflite").status == "skip"
+
+
 def test_negative_controls_stay_identical(run):
     """Same fixed weights, data and plain SGD: the optimisation itself did not change between the generations."""
     for name in ("numpy_loss", "numpy_val_loss", "generator_loss"):
