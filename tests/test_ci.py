@@ -65,6 +65,19 @@ def test_workflow_structure():
     assert "inputs.gate" in gate["if"] and "'1'" in gate["if"]
 
 
+def test_each_schedule_runs_its_own_matrix_with_its_own_history():
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    crons = [entry["cron"] for entry in flow[True]["schedule"]]
+    assert len(crons) == 2 and len(set(crons)) == 2
+    chooser = flow["env"]["COMPAT_MATRIX"]
+    assert f"github.event.schedule == '{crons[1]}' && 'matrix-extras.yaml'" in chooser and "'matrix.yaml'" in chooser
+    assert (ROOT / "matrix.yaml").is_file()
+    history = [s for s in flow["jobs"]["report"]["steps"] if "history-" in json.dumps(s.get("with", {}))]
+    assert len(history) == 2  # restored and saved under the matrix's name: one matrix never reads the other's nights
+    assert all("env.COMPAT_MATRIX" in s["with"]["key"] for s in history)
+    assert "env.COMPAT_MATRIX" in history[0]["with"]["restore-keys"]
+
+
 def _matrix(tmp_path: Path, names: list[str]) -> matrix.Matrix:
     path = tmp_path / "m.yaml"
     path.write_text("environments:\n" + "".join(f'  - {{name: {n}, packages: {{six: "1.16.0"}}}}\n' for n in names))
