@@ -99,3 +99,43 @@ def tflite(ctx: Context) -> None:
             ctx.check(f"{source}_matches_keras", gap <= 1e-5, max_abs_error=gap)
     ctx.record("outcomes", outcomes, kind="config")
     ctx.check("something_converts", "converted" in outcomes.values(), **outcomes)
+
+
+def _signature_view(signature: Any) -> dict[str, Any]:
+    """A serving signature as TF Serving reads it: input names with shape and dtype, and the output keys."""
+    _, inputs = signature.structured_input_signature
+    return {
+        "inputs": {name: [list(spec.shape.as_list()), spec.dtype.name] for name, spec in sorted(inputs.items())},
+        "outputs": sorted(signature.structured_outputs),
+    }
+
+
+@scenario(area="converters", requires=["keras", "tensorflow"], timeout=300)
+def saved_model_signatures(ctx: Context) -> None:
+    """Catches a change of the serving signatures of an exported model as TF Serving reads them (signature names,
+    input names, specs and output keys): a serving client built against one release sends the wrong names to the
+    next. Keras 3 exports with ``model.export``; Keras 2 with ``tf.saved_model.save``."""
+    import tensorflow as tf
+
+    k = keras()
+    if keras_backend(k) != "tensorflow":
+        ctx.skip(f"a SavedModel holds a TensorFlow graph: this Keras runs on {keras_backend(k)}")
+    x, _ = fixed_data()
+    model = fixed_model(k)
+    expected = np.asarray(to_numpy(model(x, training=False)), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        export = Path(folder) / "export"
+        if is_keras3(k):
+            model.export(str(export))
+        else:
+            tf.saved_model.save(model, str(export))
+        loaded = tf.saved_model.load(str(export))
+        signatures = {name: _signature_view(sig) for name, sig in sorted(loaded.signatures.items())}
+        ctx.record("signatures", signatures, kind="config")
+        serving = loaded.signatures["serving_default"]
+        (input_name,) = signatures["serving_default"]["inputs"]
+        outputs = serving(**{input_name: tf.constant(x)})
+        got = np.asarray(next(iter(outputs.values())).numpy(), dtype=np.float32)
+    ctx.record("serving_default_predictions", got)
+    gap = float(np.max(np.abs(got - expected)))
+    ctx.check("serving_default_predicts_like_keras", gap <= 1e-5, max_abs_error=gap)

@@ -108,6 +108,22 @@ def test_tflite_converts_in_both_generations_and_its_interpreter_became_deprecat
     assert docs["keras3-torch"].cell("converters.tflite").status == "skip"
 
 
+def test_the_serving_signature_a_client_calls_changed_names_in_keras3(run):
+    _, docs = run
+    old = value(docs, "tf2.15-keras2", "converters.saved_model_signatures", "signatures")
+    new = value(docs, "tf2.21-keras3", "converters.saved_model_signatures", "signatures")
+    assert sorted(old) == ["serving_default"] and sorted(new) == ["serve", "serving_default"]
+    assert list(old["serving_default"]["inputs"]) != list(new["serving_default"]["inputs"])  # a client's input key
+    assert old["serving_default"]["outputs"] != new["serving_default"]["outputs"]
+    for signatures in (old, new):  # the spec itself is the same: a batch of 4 float features
+        assert list(signatures["serving_default"]["inputs"].values()) == [[[None, 4], "float32"]]
+    np.testing.assert_allclose(
+        array(run, "tf2.21-keras3", "converters.saved_model_signatures", "serving_default_predictions"),
+        array(run, "tf2.15-keras2", "converters.saved_model_signatures", "serving_default_predictions"),
+        atol=1e-6,
+    )
+
+
 def test_negative_controls_stay_identical(run):
     """Same fixed weights, data and plain SGD: the optimisation itself did not change between the generations."""
     for name in ("numpy_loss", "numpy_val_loss", "generator_loss"):
