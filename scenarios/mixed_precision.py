@@ -12,7 +12,10 @@ come from a NumPy RNG, so the losses are comparable across versions.
 from __future__ import annotations
 
 import functools
+import sys
+import warnings
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,8 @@ KERAS_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 #: How far a mixed-precision loss may sit from the float32 one: bfloat16 keeps 8 bits of mantissa (about 3e-3).
 HALF_LOSS_TOLERANCE = 2e-2
 INITIAL_SCALE = 1024.0
+#: A loss as a tensor-like scalar: Keras 2's ``get_scaled_loss`` reads ``.dtype`` (a Python float has none).
+LOSS = np.float32(2.0)
 
 
 def fixed_data() -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +133,7 @@ def _itself(found: Any) -> Any:
 
 def _member_use(name: str) -> Callable[[Any], Any]:
     if name in ("get_scaled_loss", "scale_loss", "loss_scale", "initial_scale"):
-        return lambda found: float(np.asarray(to_numpy(found(2.0) if callable(found) else found)))
+        return lambda found: float(np.asarray(to_numpy(found(LOSS) if callable(found) else found)))
     if name == "get_unscaled_gradients":
         return lambda found: found([np.float32(2048.0)])
     return _itself
@@ -167,7 +172,7 @@ def keras_loss_scale_optimizer(ctx: Context) -> None:
     ctx.record("values", values, kind="config")
     scaled = [v for name, v in values.items() if name in ("get_scaled_loss", "scale_loss") and v is not None]
     ctx.check("a_way_to_scale_the_loss", bool(scaled), **values)
-    ctx.check("scaled_loss_is_loss_times_scale", all(v == 2.0 * INITIAL_SCALE for v in scaled), scaled=scaled)
+    ctx.check("scaled_loss_is_loss_times_scale", all(v == float(LOSS) * INITIAL_SCALE for v in scaled), scaled=scaled)
 
 
 # --- torch -------------------------------------------------------------------------------------------------------
@@ -269,17 +274,36 @@ def _amp_calls(torch: Any) -> dict[str, Callable[[], Any]]:
     }
 
 
+def _raiser(frame: FrameType | None) -> str:
+    """The module of the first frame outside the warnings machinery: the code that called ``warnings.warn``."""
+    while frame is not None and frame.f_globals.get("__name__") in ("warnings", "_py_warnings"):
+        frame = frame.f_back
+    return str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+
+
 def _warned(call: Callable[[], Any]) -> tuple[Any, list[dict[str, Any]]]:
-    """The call's value (or its error text) and its warnings: category, first line, the module that raised it."""
-    with capture.capture() as collector:
+    """The call's value (or its error text) and its Python warnings, each with two origins.
+
+    ``raised_in`` is the module that called ``warnings.warn`` (torch's code, or ``typing_extensions`` for a
+    ``@deprecated`` decorator); ``shown_at`` is the module the warning is attributed to (``stacklevel``): the line a
+    user sees, which is the caller's when the framework points the warning at it. The cell's capture still gets
+    every warning (forwarded).
+    """
+    warned: list[dict[str, Any]] = []
+    with capture.capture():
+        forward = warnings.showwarning
+
+        def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+            text = (str(message).splitlines() or [""])[0][:200]
+            origins = {"raised_in": _raiser(sys._getframe(1)), "shown_at": capture.module_of_file(filename)}
+            warned.append({"category": category.__name__, "message": text, **origins})
+            forward(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
         try:
             value = call()
         except Exception as exc:
             value = f"error: {type(exc).__name__}"
-    warned = [
-        {"category": w["category"], "message": (w["message"].splitlines() or [""])[0][:200], "module": w["module"]}
-        for w in collector.items
-    ]
     return value, warned
 
 
