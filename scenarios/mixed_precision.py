@@ -208,21 +208,21 @@ def _autocast_op_dtypes(torch: Any, model: Any, x: Any, target: Any) -> dict[str
 def _torch_losses(torch: Any, autocast: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Loss before and after one SGD step (forward in the region when ``autocast``), the output, grad dtypes."""
     model, (x_np, y_np) = _torch_model(torch), fixed_data()
-    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    x, labels = torch.from_numpy(x_np), torch.from_numpy(y_np).argmax(dim=-1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    losses = []
-    for _ in range(2):
-        optimizer.zero_grad()
+
+    def forward() -> tuple[Any, Any]:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             output = model(x)
-            loss = torch.nn.functional.cross_entropy(output, y.argmax(dim=-1))
-        loss.backward()
-        losses.append(float(loss))
-        if not losses[1:]:
-            first_output = output.detach().float().numpy()
-            optimizer.step()
+            return output, torch.nn.functional.cross_entropy(output, labels)
+
+    output, loss = forward()
+    loss.backward()
     grad_dtypes = sorted({dtype_name(p.grad.dtype) for p in model.parameters()})
-    return np.array(losses, dtype=np.float64), first_output, grad_dtypes
+    optimizer.step()
+    _, after = forward()
+    losses = np.array([float(loss.detach()), float(after.detach())], dtype=np.float64)
+    return losses, output.detach().float().numpy(), grad_dtypes
 
 
 @scenario(area="mixed_precision", requires=["torch"])
