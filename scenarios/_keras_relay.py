@@ -135,12 +135,25 @@ def _produce_one(relay_model: RelayModel, root: Path, k: Any) -> list[dict[str, 
     return saved
 
 
+def _unbuilt(relay_model: RelayModel, k: Any, exc: Exception) -> list[dict[str, Any]]:
+    """A model this version cannot build, train or save: a save error in each of its formats, not a crash."""
+    error = f"{error_text(exc)} (raised while building, training or saving {relay_model.name})"  # class first
+    return [
+        {"family": "keras", "model": relay_model.name, "format": name, "unsafe": bool(fmt.unsafe), "save_error": error}
+        for name, fmt in ((name, _keras_io.FORMATS[name]) for name in relay_model.formats)
+        if not fmt.unavailable(k)
+    ]
+
+
 def produce(root: Path) -> list[dict[str, Any]]:
     """Every Keras relay model in every format this version can save, with what a consumer must reproduce."""
     k = keras()
     entries = []
     for relay_model in RELAY_MODELS.values():
-        entries += _produce_one(relay_model, root, k)
+        try:
+            entries += _produce_one(relay_model, root, k)
+        except Exception as exc:  # one model a version cannot build costs that model, not the relay
+            entries += _unbuilt(relay_model, k, exc)
     return entries
 
 

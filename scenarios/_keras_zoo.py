@@ -147,12 +147,14 @@ def custom_objects(k: Any) -> dict[str, Any]:
 
 
 def _recurrent(k: Any) -> Any:
-    """Unrolled (six steps): the same math, without Keras 2's per-construction registration of the cuDNN and
-    standard LSTM/GRU variants, which costs about 4 s each time the model is built or loaded on these machines."""
+    """The LSTM as users write it (cuDNN-eligible in Keras 2); the GRU and SimpleRNN unrolled over the six steps:
+    the same math, without Keras 2 registering a cuDNN and a standard variant of each at every construction (about
+    0.6 s each time the model is built or loaded). Not the LSTM: Keras 3.15 on torch cannot run an unrolled RNN
+    with ``go_backwards`` (Bidirectional's backward half) over a mask ("'tuple' object has no attribute 'shape'")."""
     layers = k.layers
     tokens = k.Input((STEPS,), dtype="int32", name="tokens")
     h = layers.Embedding(VOCAB, 4, mask_zero=True)(tokens)
-    h = layers.Bidirectional(layers.LSTM(4, return_sequences=True, unroll=True))(h)
+    h = layers.Bidirectional(layers.LSTM(4, return_sequences=True))(h)
     h = layers.GRU(4, return_sequences=True, unroll=True)(h)
     h = layers.SimpleRNN(4, unroll=True)(h)
     return k.Model(tokens, layers.Dense(2)(h), name="recurrent")
