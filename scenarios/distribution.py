@@ -250,7 +250,8 @@ def mirrored_main() -> None:
 def keras_mirrored_two_cpus(ctx: Context) -> None:
     """Catches ``MirroredStrategy`` over two logical CPUs changing under a Keras upgrade: replicas in sync, the
     variable type a model gets in ``strategy.scope()`` (Keras 3 wraps ``MirroredVariable`` in ``keras.Variable``),
-    and one ``fit`` step no longer equal to the single-device step within float32 rounding."""
+    and one ``fit`` step no longer equal to the single-device step within float32 rounding (measured: Keras 3.3.3
+    on TensorFlow 2.16 reports replica 0's half-batch loss and its replicas' copies of a kernel drift apart)."""
     result = child_result(ctx, "from scenarios.distribution import mirrored_main; mirrored_main()")
     ctx.record("keras", result["keras"], kind="info")
     ctx.record("subprocess_seeding", result["seeding"], kind="info")

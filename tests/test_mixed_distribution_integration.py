@@ -155,6 +155,8 @@ def test_keras3_wraps_the_mirrored_variable(run):
             "variable_type": "tensorflow.python.distribute.values.MirroredVariable",
             "tf_variable_type": "MirroredVariable",
         }
+    modules = {env: value(docs, env, sid, "keras")["module"] for env in KERAS_ENVS}  # the sub-process inherited
+    assert modules == {"tf2.15-keras2": "keras", "tf2.21-keras3": "keras", "tf2.21-tfkeras": "tf_keras"}
     assert value(docs, "tf2.21-keras3", sid, "variable_type") == {
         "variable_type": "keras.src.backend.Variable",
         "tf_variable_type": "MirroredVariable",
