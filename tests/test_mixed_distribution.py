@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.worker.scenario import Context, Skipped
 from scenarios import distribution
 from scenarios.distribution import ChildOutcome, parse_payload, run_child
 from scenarios.mixed_precision import dtype_name
@@ -164,3 +165,21 @@ def test_dtype_names_read_the_same_from_numpy_and_from_text():
 
 def test_flat_keeps_the_order_of_every_value():
     assert distribution.flat([np.array([[1, 2], [3, 4]]), np.array([5.5])]) == [1.0, 2.0, 3.0, 4.0, 5.5]
+
+
+def test_a_sub_process_timeout_is_this_cells_error_with_the_seconds_recorded():
+    ctx = Context("distribution.probe")
+    with pytest.raises(RuntimeError, match=r"sub-process timed out after \d+ s; its process group was killed"):
+        distribution.child_result(ctx, "import time; time.sleep(60)", timeout=2)
+    kind, seconds = ctx.records["subprocess_seconds"]
+    assert kind == "info" and 2 <= seconds < 30
+
+
+def test_a_skip_or_an_error_reported_by_the_sub_process_becomes_the_cells():
+    ctx = Context("distribution.probe")
+    skip = "from scenarios.distribution import child_main; child_main(lambda: {'skip': 'no loopback'})"
+    with pytest.raises(Skipped, match="no loopback"):
+        distribution.child_result(ctx, skip, timeout=30)
+    error = "from scenarios.distribution import child_main; child_main(lambda: {'x': 1 // 0})"
+    with pytest.raises(RuntimeError, match="in the sub-process: ZeroDivisionError"):
+        distribution.child_result(Context("distribution.probe"), error, timeout=30)
