@@ -147,14 +147,15 @@ def custom_objects(k: Any) -> dict[str, Any]:
 
 
 def _recurrent(k: Any) -> Any:
-    """The LSTM as users write it (cuDNN-eligible in Keras 2); the GRU and SimpleRNN unrolled over the six steps:
-    the same math, without Keras 2 registering a cuDNN and a standard variant of each at every construction (about
-    0.6 s each time the model is built or loaded). Not the LSTM: Keras 3.15 on torch cannot run an unrolled RNN
-    with ``go_backwards`` (Bidirectional's backward half) over a mask ("'tuple' object has no attribute 'shape'")."""
+    """Built so Keras 2 does not register a cuDNN and a standard variant of each LSTM/GRU at every construction
+    (about 0.5 s per layer, each time the model is built or loaded; most of the zoo's cost in a Keras 2 consumer):
+    the GRU and SimpleRNN unrolled over the six steps, the LSTM without a bias (cuDNN needs one). Same math. Not an
+    unrolled LSTM: Keras 3.15 on torch cannot run an unrolled RNN with ``go_backwards`` (Bidirectional's backward
+    half) over a mask ("'tuple' object has no attribute 'shape'")."""
     layers = k.layers
     tokens = k.Input((STEPS,), dtype="int32", name="tokens")
     h = layers.Embedding(VOCAB, 4, mask_zero=True)(tokens)
-    h = layers.Bidirectional(layers.LSTM(4, return_sequences=True))(h)
+    h = layers.Bidirectional(layers.LSTM(4, return_sequences=True, use_bias=False))(h)
     h = layers.GRU(4, return_sequences=True, unroll=True)(h)
     h = layers.SimpleRNN(4, unroll=True)(h)
     return k.Model(tokens, layers.Dense(2)(h), name="recurrent")
