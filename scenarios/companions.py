@@ -105,9 +105,10 @@ def torchvision_resnet18(ctx: Context) -> None:
     outcome, warned = _legacy_keyword(torchvision.models.resnet18)
     ctx.record("pretrained_false", {"outcome": outcome, "warnings": warned}, kind="config")
     ctx.check("parameters_match_metadata", count == meta.get("num_params"), built=count, meta=meta.get("num_params"))
+    ctx.check("parameters_as_published", count == RESNET18_PARAMETERS, built=count, published=RESNET18_PARAMETERS)
 
 
-def _triangle_path() -> tuple[np.ndarray, np.ndarray]:
+def _path_graph() -> tuple[np.ndarray, np.ndarray]:
     """A 3-node path graph 0 - 1 - 2 (both directions of each edge) and fixed node features."""
     edges = np.array([[0, 1, 1, 2], [1, 0, 2, 1]], dtype=np.int64)
     features = np.random.default_rng(12).normal(size=(3, 4)).astype(np.float32)
@@ -136,7 +137,7 @@ def torch_geometric_gcnconv(ctx: Context) -> None:
     conv = geometric.nn.GCNConv(4, 2)
     numpy_init(conv, seed=21)
     ctx.record("parameter_names", sorted(name for name, _ in conv.named_parameters()), kind="config")
-    edges, x = _triangle_path()
+    edges, x = _path_graph()
     with torch.no_grad():
         output = conv(torch.from_numpy(x), torch.from_numpy(edges)).numpy()
     ctx.record("output", output)
