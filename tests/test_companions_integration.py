@@ -30,7 +30,13 @@ from harness.sidecar import npz_key
 ROOT = Path(__file__).resolve().parent.parent
 KERAS_ENVIRONMENTS = ("tf2.15-keras2", "tf2.21-keras3")
 OLD, NEW, VISION = "torch2.5-companions", "torch2.13-companions", "torch2.13-torchvision"
+#: A companion pinned beside a torch it was not built for (torchvision 0.20.1 requires torch 2.5.1): a test-only
+#: environment whose resolution fails in about a second, without downloading anything.
+MISMATCH = {"name": "torch2.13-torchvision0.20", "packages": {"torch": "2.13.0", "torchvision": "0.20.1"}}
+SESSIONS = (OLD, NEW, VISION, *KERAS_ENVIRONMENTS, MISMATCH["name"])
 pytestmark = pytest.mark.integration
+#: The run folder, its documents by environment, and nox's output.
+Run = tuple[Path, dict[str, Any], str]
 
 
 def composed_matrix(folder: Path) -> Path:
@@ -40,7 +46,7 @@ def composed_matrix(folder: Path) -> Path:
     keras_envs = [env for env in default["environments"] if env["name"] in KERAS_ENVIRONMENTS]
     composed = {
         "scenarios": {"ids": [*extras["scenarios"]["ids"], "companions.keras_*"]},
-        "environments": [*extras["environments"], *keras_envs],
+        "environments": [*extras["environments"], *keras_envs, MISMATCH],
     }
     path = folder / "companions-matrix.yaml"
     path.write_text(yaml.safe_dump(composed, sort_keys=False))
@@ -48,37 +54,51 @@ def composed_matrix(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     out = tmp_path_factory.mktemp("companions")
-    sessions = [OLD, NEW, VISION, *KERAS_ENVIRONMENTS]
     env = {
         **os.environ,
         "COMPAT_MATRIX": str(composed_matrix(out)),
         "COMPAT_RESULTS_DIR": str(out),
         "COMPAT_RUN_ID": "t",
     }
-    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *sessions]
+    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *SESSIONS]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "t", results.load_run(out / "t")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-3000:]  # the mismatched environment's session, and only it, fails
+    return out / "t", results.load_run(out / "t"), output
 
 
-def value(run: tuple[Path, dict[str, Any]], env: str, scenario_id: str, name: str) -> Any:
+def test_only_the_mismatched_environment_fails_and_the_run_goes_on(run):
+    output = run[2]
+    for session in SESSIONS[:-1]:
+        assert f"* {session}: success" in output, session
+    assert f"* {MISMATCH['name']}: failed" in output
+
+
+def value(run: Run, env: str, scenario_id: str, name: str) -> Any:
     return {r.name: r.value for r in run[1][env].cell(scenario_id).records}[name]
 
 
-def array(run: tuple[Path, dict[str, Any]], env: str, scenario_id: str, name: str) -> np.ndarray:
-    run_dir, docs = run
+def array(run: Run, env: str, scenario_id: str, name: str) -> np.ndarray:
+    run_dir, docs, _ = run
     with np.load(run_dir / docs[env].records_file) as archive:
         return np.array(archive[npz_key(scenario_id, name)])
 
 
-def status(run: tuple[Path, dict[str, Any]], env: str, scenario_id: str) -> str:
+def status(run: Run, env: str, scenario_id: str) -> str:
     return str(run[1][env].cell(scenario_id).status)
 
 
-def test_nothing_errors_crashes_or_fails(run):
-    bad = [(env, c.id, c.status) for env, doc in run[1].items() for c in doc.scenarios if c.status != "pass"]
+def test_a_companion_without_a_build_for_the_torch_is_an_env_error_with_the_resolvers_cause(run):
+    cells = run[1][MISMATCH["name"]].scenarios
+    assert cells and {cell.status for cell in cells} == {"env-error"}  # every selected cell says why it did not run
+    assert all("torchvision==0.20.1 depends on torch==2.5.1" in cell.message for cell in cells)
+
+
+def test_nothing_else_errors_crashes_or_fails(run):
+    docs = {env: doc for env, doc in run[1].items() if env != MISMATCH["name"]}
+    bad = [(env, c.id, c.status) for env, doc in docs.items() for c in doc.scenarios if c.status != "pass"]
     assert [item for item in bad if item[2] != "skip"] == []
     for env in (OLD, NEW):  # every torch companion and the ONNX export ran where the environment has them
         for scenario_id in ("companions.torch_geometric_gcnconv", "companions.lightning_fit_and_checkpoint",
