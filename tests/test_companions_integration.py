@@ -178,6 +178,7 @@ def test_the_legacy_export_runs_in_onnxruntime_as_in_torch_in_both_eras(run):
 
 def test_keras_applications_keep_their_published_sizes_and_outputs(run):
     old, new = KERAS_ENVIRONMENTS
+    # keras.io's applications table gives EfficientNetB0 5,330,571; MobileNetV3Small's summary totals 2,554,968
     for family, parameters in (("mobilenet_v3_small", 2_554_968), ("efficientnet_b0", 5_330_571)):
         sid = f"companions.keras_{family}"
         for env in KERAS_ENVIRONMENTS:
@@ -195,7 +196,9 @@ def test_a_frozen_base_keeps_its_batch_norm_statistics_in_both_keras_generations
         frozen = value(run, env, sid, "frozen_counts")
         assert frozen["trainable_weights"] == 2 and frozen["trainable_parameters"] == 576 * 3 + 3
         assert value(run, env, sid, "unfrozen_counts")["trainable_parameters"] > 900_000
-        assert np.array_equal(array(run, env, sid, "frozen_batch_norm_statistics")[16:32], np.ones(16))
+        statistics = array(run, env, sid, "frozen_batch_norm_statistics")
+        assert statistics.size == 12_112  # MobileNetV3Small's summary: non-trainable params, its BN statistics
+        assert np.array_equal(statistics[16:32], np.ones(16))  # the first moving variance, never updated
     old, new = (array(run, env, sid, "frozen_head_after_fit") for env in KERAS_ENVIRONMENTS)
     np.testing.assert_allclose(old, new, atol=1e-6)
 
