@@ -50,7 +50,7 @@ def test_each_extras_environment_pins_its_torch_and_companions_exactly():
 
 def test_the_extras_matrix_selects_the_torch_companions_and_onnx_export_only():
     extras = matrix.load(EXTRAS, scenario_mod.discover(("scenarios",)))
-    assert "onnx_export.torch_onnx_exporters" in extras.scenario_ids
+    assert {"onnx_export.torch_onnx_exporters", "onnx_export.torch_onnx_dynamic_batch"} <= set(extras.scenario_ids)
     assert "companions.lightning_fit_and_checkpoint" in extras.scenario_ids
     assert not [sid for sid in extras.scenario_ids if sid.startswith("companions.keras_")]  # no Keras there
 
@@ -58,7 +58,7 @@ def test_the_extras_matrix_selects_the_torch_companions_and_onnx_export_only():
 def test_every_scenario_names_what_it_catches_and_what_it_needs():
     registry = scenario_mod.discover(("scenarios",))
     ours = {sid: entry for sid, entry in registry.items() if entry.area in ("companions", "onnx_export")}
-    assert len(ours) == 8
+    assert len(ours) == 9
     for sid, entry in ours.items():
         assert entry.doc.startswith("Catches"), sid
         assert entry.requires, sid

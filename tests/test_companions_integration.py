@@ -102,7 +102,7 @@ def test_nothing_else_errors_crashes_or_fails(run):
     assert [item for item in bad if item[2] != "skip"] == []
     for env in (OLD, NEW):  # every torch companion and the ONNX export ran where the environment has them
         for scenario_id in ("companions.torch_geometric_gcnconv", "companions.lightning_fit_and_checkpoint",
-                            "onnx_export.torch_onnx_exporters"):  # fmt: skip
+                            "onnx_export.torch_onnx_exporters", "onnx_export.torch_onnx_dynamic_batch"):  # fmt: skip
             assert status(run, env, scenario_id) == "pass", (env, scenario_id)
     for env in KERAS_ENVIRONMENTS:
         for name in (
@@ -174,6 +174,19 @@ def test_the_legacy_export_runs_in_onnxruntime_as_in_torch_in_both_eras(run):
     np.testing.assert_allclose(
         array(run, OLD, sid, "legacy_onnxruntime_output"), array(run, NEW, sid, "legacy_onnxruntime_output"), atol=1e-5
     )
+
+
+def test_the_dynamo_exporter_of_torch_2_5_renamed_the_open_batch_dimension(run):
+    sid = "onnx_export.torch_onnx_dynamic_batch"
+    for env in (OLD, NEW):  # the static exports keep the traced batch of 8 rows and 4 features
+        assert value(run, env, "onnx_export.torch_onnx_exporters", "legacy_graph")["input_dims"] == [[8, 4]]
+        assert value(run, env, sid, "outcomes") == {"legacy": "exported", "dynamo": "exported"}
+        assert value(run, env, sid, "legacy_graph")["input_dims"] == [["batch", 4]]  # the name the user gave
+        assert array(run, env, sid, "dynamo_onnxruntime_output").shape == (3, 3)  # another batch size runs
+    assert value(run, OLD, sid, "dynamo_graph")["input_dims"] == [["s0", 4]]  # torch.export's symbol, not "batch"
+    assert value(run, NEW, sid, "dynamo_graph")["input_dims"] == [["batch", 4]]
+    assert any("dynamic_axes" in w for w in value(run, NEW, sid, "dynamo_warnings"))
+    assert not any("dynamic_axes" in w for w in value(run, OLD, sid, "dynamo_warnings"))
 
 
 def test_keras_applications_keep_their_published_sizes_and_outputs(run):
