@@ -51,6 +51,7 @@ class RelayModel:
     fit_step: Callable[[Any], None]
     deterministic: bool = True
     formats: tuple[str, ...] = tuple(_keras_io.FORMATS)
+    trains_here: Callable[[], bool] = lambda: True  # False: not produced here, loaded without the continued step
 
 
 def _core_fit_step(model: Any) -> None:
@@ -84,6 +85,7 @@ def _zoo(name: str) -> RelayModel:
         fit_step=lambda model: _keras_zoo.fit_step(model, name),
         deterministic=spec.deterministic,
         formats=_keras_zoo.FORMATS,
+        trains_here=_keras_zoo.trains_here,
     )
 
 
@@ -150,6 +152,8 @@ def produce(root: Path) -> list[dict[str, Any]]:
     k = keras()
     entries = []
     for relay_model in RELAY_MODELS.values():
+        if not relay_model.trains_here():
+            continue
         try:
             entries += _produce_one(relay_model, root, k)
         except Exception as exc:  # one model a version cannot build costs that model, not the relay
@@ -191,7 +195,8 @@ def consume(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     if result["optimizer"] == "lost" and result["outcome"] == "loaded":
         result["outcome"] = "optimizer-state-lost"
     continued = entry.get("continued_predictions")
-    if model is not None and getattr(model, "optimizer", None) is not None and state and continued is not None:
+    trained = model is not None and getattr(model, "optimizer", None) is not None and state
+    if trained and continued is not None and relay_model.trains_here():
         relay_model.fit_step(model)
         result["continuation_max_abs_error"] = errors(relay_model.predict(model, x), np.array(continued))[0]
     return fallback_only(result, attempt)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from scenarios import _keras_io
-from scenarios._frameworks import is_keras3, keras, to_numpy
+from scenarios._frameworks import is_keras3, keras, keras_backend, to_numpy
 from scenarios._loads import LoadAttempt, load_as_user
 from scenarios._relay_compare import flat_outputs, weights_layout
 
@@ -39,10 +39,17 @@ __all__ = [
     "load",
     "predict",
     "training_predict",
+    "trains_here",
 ]
 
 BATCH, STEPS, VOCAB = 8, 6, 12
 TRAIN_STEPS = 3  # full-batch steps before saving: the optimizer has moments and an iteration count
+
+#: Backends that load the zoo but do not train it: JAX compiles each zoo model's training step anew with XLA (7 s
+#: for the recurrent model on these machines, 30 s to produce the whole zoo against 2 s for the core models), so a
+#: JAX environment produces no zoo and loads the others' without the continued step. Its role in the matrix is the
+#: consumer of the files the TensorFlow and torch backends save.
+UNTRAINED_ON = ("jax",)
 
 #: The formats the zoo is saved in: the Keras formats whose loading rebuilds the layers from their configs and
 #: weights. The SavedModel formats (savedmodel_dir, tf_saved_model, export) are TensorFlow graphs that the core
@@ -302,6 +309,11 @@ def fit_step(model: Any, name: str, steps: int = 1) -> None:
     model.run_eagerly = True
     x, y = MODELS[name].data()
     model.fit(x, y, batch_size=BATCH, epochs=steps, shuffle=False, verbose=0)
+
+
+def trains_here() -> bool:
+    """Whether this environment's Keras trains the zoo (see ``UNTRAINED_ON``)."""
+    return keras_backend(keras()) not in UNTRAINED_ON
 
 
 def build_trained(name: str) -> Any:
