@@ -20,21 +20,38 @@ from scenarios.onnx_export import EXPORTERS, short_error
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRAS = ROOT / "matrix-extras.yaml"
-EXTRA_ENVIRONMENTS = ("torch2.5-companions", "torch2.13-companions", "torch2.13-torchvision")
+EXTRA_ENVIRONMENTS = ("torch2.5-companions", "torch2.13-companions", "torch2.13-torchvision", "keras3-jax")
+SHARED_ENVIRONMENTS = ("tf2.15-keras2", "tf2.16-keras3", "tf2.21-keras3")
 
 
-def test_the_extras_matrix_parses_with_environments_of_its_own():
+def test_the_extras_matrix_parses_and_shares_a_venv_only_with_the_same_pins():
     extras = matrix.load(EXTRAS)
     default = matrix.load(ROOT / "matrix.yaml")
-    assert tuple(extras.environments) == EXTRA_ENVIRONMENTS
-    assert not set(extras.environments) & set(default.environments)
-    assert not {env.venv_slug for env in extras.environments.values()} & {
-        env.venv_slug for env in default.environments.values()
-    }
+    assert tuple(extras.environments) == EXTRA_ENVIRONMENTS + SHARED_ENVIRONMENTS
+    for name, env in extras.environments.items():  # a shared name (and venv) is the same environment exactly
+        twin = default.environments.get(name)
+        assert twin is None or (twin.packages, twin.env, twin.python) == (env.packages, env.env, env.python), name
+    slugs = {env.venv_slug: name for name, env in default.environments.items()}
+    assert all(slugs.get(env.venv_slug, name) == name for name, env in extras.environments.items())
     assert set(extras.upgrades) == {
         ("torch2.5-companions", "torch2.13-companions"),
         ("torch2.5-companions", "torch2.13-torchvision"),
+        ("tf2.15-keras2", "tf2.16-keras3"),
+        ("tf2.16-keras3", "tf2.21-keras3"),
     }
+
+
+def test_what_the_default_matrix_leaves_out_for_time_the_extras_matrix_runs():
+    registry = scenario_mod.discover(("scenarios",))
+    default, extras = (matrix.load(ROOT / name, registry) for name in ("matrix.yaml", "matrix-extras.yaml"))
+    left_out = set(registry) - set(default.scenario_ids) - {"relay.consume"}
+    assert left_out == {  # the torch companions stay selected: they skip where their package is not installed
+        "distribution.keras_mirrored_two_cpus",
+        "serialization.keras_subclassed_fresh_process",
+        "companions.keras_efficientnet_b0",
+    }
+    assert left_out <= set(extras.scenario_ids)
+    assert "keras3-jax" in extras.environments and "keras3-jax" not in default.environments
 
 
 def test_each_extras_environment_pins_its_torch_and_companions_exactly():
@@ -48,11 +65,12 @@ def test_each_extras_environment_pins_its_torch_and_companions_exactly():
         assert all(version != "latest" for version in env.packages.values()), env.name
 
 
-def test_the_extras_matrix_selects_the_torch_companions_and_onnx_export_only():
+def test_the_extras_matrix_selects_the_torch_companions_and_onnx_export():
     extras = matrix.load(EXTRAS, scenario_mod.discover(("scenarios",)))
     assert {"onnx_export.torch_onnx_exporters", "onnx_export.torch_onnx_dynamic_batch"} <= set(extras.scenario_ids)
     assert "companions.lightning_fit_and_checkpoint" in extras.scenario_ids
-    assert not [sid for sid in extras.scenario_ids if sid.startswith("companions.keras_")]  # no Keras there
+    keras_apps = [sid for sid in extras.scenario_ids if sid.startswith("companions.keras_")]
+    assert keras_apps == ["companions.keras_efficientnet_b0"]  # the others run in the default matrix
 
 
 def test_every_scenario_names_what_it_catches_and_what_it_needs():

@@ -44,9 +44,11 @@ def composed_matrix(folder: Path) -> Path:
     extras = yaml.safe_load((ROOT / "matrix-extras.yaml").read_text())
     default = yaml.safe_load((ROOT / "matrix.yaml").read_text())
     keras_envs = [env for env in default["environments"] if env["name"] in KERAS_ENVIRONMENTS]
+    torch_envs = [env for env in extras["environments"] if env["name"] in (OLD, NEW, VISION)]
+    ours = [sid for sid in extras["scenarios"]["ids"] if sid.startswith(("companions.", "onnx_export."))]
     composed = {
-        "scenarios": {"ids": [*extras["scenarios"]["ids"], "companions.keras_*"]},
-        "environments": [*extras["environments"], *keras_envs, MISMATCH],
+        "scenarios": {"ids": [*ours, "companions.keras_*"]},
+        "environments": [*torch_envs, *keras_envs, MISMATCH],
     }
     path = folder / "companions-matrix.yaml"
     path.write_text(yaml.safe_dump(composed, sort_keys=False))

@@ -73,7 +73,6 @@ def test_default_matrix_framework_lines():
         "tf2.21-keras3-py3.12": "tensorflow",
         "tf2.21-tfkeras": "tf-keras",
         "keras3-torch": "keras-torch",
-        "keras3-jax": "keras-jax",
         "torch2.5": "torch",
         "torch2.13": "torch",
         "latest-tf-keras": "tensorflow",
