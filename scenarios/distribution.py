@@ -345,13 +345,14 @@ def ddp_body(port: int) -> dict[str, Any]:
 
     import torch
 
-    # DDP's constructor imports torch._dynamo lazily: two ranks importing it at once on 2 shared cores took 8-17 s,
-    # imported once before the fork it takes 2-3 s and each rank inherits it.
-    importlib.import_module("torch._dynamo")
+    # The peer is forked before anything starts threads: importing torch._dynamo first (DDP's constructor imports it
+    # lazily) saved seconds but let a fork inherit a held lock, and in a full run the peer hung until the cell's
+    # timeout. Each rank imports it after the fork instead (slower on 2 busy cores, never stuck).
     context = torch.multiprocessing.get_context("fork")
     queue = context.Queue()
     peer = context.Process(target=_rank, args=(1, port, queue), daemon=True)
     peer.start()
+    importlib.import_module("torch._dynamo")
     _rank(0, port, queue)
     ranks = sorted((queue.get(timeout=GLOO_TIMEOUT_S) for _ in range(WORLD)), key=lambda r: int(r["rank"]))
     peer.join(GLOO_TIMEOUT_S)
