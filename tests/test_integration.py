@@ -61,10 +61,16 @@ def default_run(tmp_path_factory):
 #: Cells that fail for reasons the frameworks document, found by judging the call a user writes (plain call first):
 #: Keras 3 cannot deserialize the legacy 'mse' metric of an .h5 file's compile config (it loads only with
 #: compile=False), and torch 2.6 made weights_only=True the default of torch.load, so a full pickle is refused.
+#: Keras 3 does not track a tf.Variable held as a layer attribute, so a .keras file does not restore it, and Keras
+#: 2.15's .keras file does not carry Discretization's adapted bin boundaries (Keras 3 fixed it).
 KNOWN_FINDINGS = {
     ("tf2.21-keras3", "save_load.keras_h5"): "loads only with compile=False",
+    ("tf2.21-keras3", "serialization.keras_raw_variable_attribute"): "held_values_survive_keras_file",
+    ("tf2.15-keras2", "preprocessing.keras_adapt_state_and_reload"): "discretization_round_trip",
     ("torch2.13", "save_load.torch_pickle_default_load"): "loads only with weights_only=False",
 }
+#: The areas every environment runs whatever its framework (the rest apply to Keras or torch, or need companions).
+CORE_AREAS = {"layer_init", "data_order", "save_load", "optimizer_api", "losses", "relay", "randomness", "api_calls"}
 
 
 def test_resolved_versions_equal_the_pins(default_run):
@@ -89,7 +95,9 @@ def test_every_area_runs_and_passes_in_keras3_keras2_and_torch(default_run):
         for (_, _, message), (_, finding) in zip(problems, expected, strict=True):
             assert finding in message
         passed_areas = {c.area for c in doc.scenarios if c.status == "pass"}
-        assert passed_areas == areas, (name, areas - passed_areas)
+        ran_areas = {c.area for c in doc.scenarios if c.status != "skip"}
+        assert passed_areas >= CORE_AREAS and ran_areas <= areas, (name, CORE_AREAS - passed_areas)
+        assert ran_areas - passed_areas <= {"serialization", "preprocessing"}, name  # only the known findings above
         for cell in doc.scenarios:
             if cell.status == "skip":
                 assert cell.message, cell.id  # every skip says why (the version gate or the missing framework)
