@@ -3,8 +3,10 @@
 Numeric arrays (and scalars): bitwise identical / within tolerance / beyond, with max abs error, max rel error, max
 ULP distance, cosine similarity and the share of elements beyond tolerance; NaN and inf are compared by position
 and counted, never crashed on. Orderings: positions that differ and Kendall's tau. Configs: changed keys with
-old -> new. API maps: symbols added, removed, moved (same name, other namespace) and newly deprecated. Records of
-kind ``info`` (versions, identities) are shown, never judged.
+old -> new. API maps: symbols added, removed, moved (same name, other namespace) and newly deprecated. Calls (one
+API call with the keywords under test): the config difference plus the outcome before and after, and the candidate's
+error or warning. Warnings: the texts new on the candidate and those it no longer raises, per call. Records of kind
+``info`` (versions, identities) are shown, never judged.
 
 Default tolerances per dtype are those of ``torch.testing.assert_close`` (a documented, widely used choice):
 float16 rtol 1e-3 / atol 1e-5, bfloat16 1.6e-2 / 1e-5, float32 1.3e-6 / 1e-5, float64 1e-7 / 1e-7; integers,
@@ -36,8 +38,10 @@ __all__ = [
     "Tolerance",
     "compare_api_maps",
     "compare_arrays",
+    "compare_calls",
     "compare_configs",
     "compare_orderings",
+    "compare_warnings",
     "load_arrays",
     "measure",
 ]
@@ -173,6 +177,45 @@ def compare_configs(a: Any, b: Any) -> tuple[Verdict, dict[str, Any]]:
     if not (changed or added or removed):
         return "identical", {}
     return "changed", {"changed": changed, "added": added, "removed": removed}
+
+
+def compare_calls(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Verdict, dict[str, Any]]:
+    """Two outcomes of one call (candidate ``a``): the config difference, ``outcome`` as [before, after], and what
+    the candidate said (its error, warning or new keyword name), which the judge quotes."""
+    verdict, metrics = compare_configs(a, b)
+    if verdict == "identical":
+        return verdict, metrics
+    metrics["outcome"] = [b.get("outcome"), a.get("outcome")]
+    for key in ("error", "warning", "renamed_to"):
+        if a.get(key):
+            metrics[key] = a[key]
+    return verdict, metrics
+
+
+def _warning_texts(value: Any) -> dict[str, list[str]]:
+    """A warnings record as call label -> texts. A bare list is one unnamed call; a warning given as a mapping keeps
+    its category, message and origins, so a warning that moved to another module reads as a new one."""
+    calls = value if isinstance(value, Mapping) else {"": value}
+    texts: dict[str, list[str]] = {}
+    for label, items in calls.items():
+        listed = items if isinstance(items, list) else [items]
+        texts[str(label)] = [
+            ", ".join(f"{k}={v}" for k, v in sorted(item.items())) if isinstance(item, Mapping) else str(item)
+            for item in listed
+        ]
+    return texts
+
+
+def compare_warnings(a: Any, b: Any) -> tuple[Verdict, dict[str, Any]]:
+    """Warnings raised on the candidate (``a``) and not on the baseline (``new``), and the reverse (``gone``), per
+    call; a reworded warning shows on both sides of one call."""
+    now, before = _warning_texts(a), _warning_texts(b)
+    new = {k: [t for t in v if t not in before.get(k, [])] for k, v in now.items()}
+    gone = {k: [t for t in v if t not in now.get(k, [])] for k, v in before.items()}
+    new, gone = {k: v for k, v in new.items() if v}, {k: v for k, v in gone.items() if v}
+    if not (new or gone):
+        return "identical", {}
+    return "changed", {"new": new, "gone": gone}
 
 
 def _present(status: Any) -> bool:
@@ -319,6 +362,12 @@ def _compare(
         return verdict, metrics, tolerance
     if mine.kind == "api_map" and isinstance(a, dict) and isinstance(b, dict):
         verdict, metrics = compare_api_maps(a, b)
+        return verdict, metrics, None
+    if mine.kind == theirs.kind == "call" and isinstance(a, dict) and isinstance(b, dict):
+        verdict, metrics = compare_calls(a, b)
+        return verdict, metrics, None
+    if mine.kind == theirs.kind == "warnings":
+        verdict, metrics = compare_warnings(a, b)
         return verdict, metrics, None
     if isinstance(a, dict) and isinstance(b, dict):
         verdict, metrics = compare_configs(a, b)

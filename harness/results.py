@@ -38,7 +38,7 @@ __all__ = [
 SCHEMA_VERSION: Literal[3] = 3
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
-RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "text", "info"]
+RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "call", "warnings", "text", "info"]
 
 
 class _Model(BaseModel):

@@ -31,12 +31,12 @@ def run_calls(ctx: Context, calls: Iterable[KeywordCall]) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     for call in calls:
         record = call_outcome(call)
-        ctx.record(call.label, record, kind="config")
+        ctx.record(call.label, record, kind="call")
         outcomes[call.label] = record["outcome"]
         if call.canonical:
             ok = record["outcome"] in ("accepted", "warned")
             ctx.check(f"canonical {call.label}", ok, record.get("error", ""), outcome=record["outcome"])
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="info")  # each call is judged by its own record
     return outcomes
 
 

@@ -70,13 +70,15 @@ def fixed_image(shape: tuple[int, ...], seed: int = 11) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 255, size=shape).astype(np.float32)
 
 
-def _legacy_keyword(builder: Any) -> tuple[str, list[str]]:
-    """What ``resnet18(pretrained=False)`` does: built (with which warnings) or refused."""
+def _legacy_keyword(builder: Any) -> dict[str, Any]:
+    """What ``resnet18(pretrained=False)`` does, as a call record: deprecated or warned (with its warnings), accepted,
+    or rejected (with the error). The verdict blocks on a move to rejected, not on a reworded warning."""
     try:
         _, warned = capture_warnings(lambda: builder(pretrained=False))
     except Exception as exc:
-        return short_error(exc), []
-    return "built", warned
+        return {"keyword": "pretrained", "outcome": "rejected", "error": short_error(exc), "warnings": []}
+    outcome = "deprecated" if any("deprecat" in line.lower() for line in warned) else "warned" if warned else "accepted"
+    return {"keyword": "pretrained", "outcome": outcome, "warnings": warned}
 
 
 #: resnet18's parameter count, as torchvision's weight metadata and the ResNet paper's architecture give it.
@@ -102,8 +104,7 @@ def torchvision_resnet18(ctx: Context) -> None:
     ctx.record("output", output)
     meta = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta
     ctx.record("weights_meta", {"num_params": meta.get("num_params"), "categories": len(meta["categories"])})
-    outcome, warned = _legacy_keyword(torchvision.models.resnet18)
-    ctx.record("pretrained_false", {"outcome": outcome, "warnings": warned}, kind="config")
+    ctx.record("pretrained_false", _legacy_keyword(torchvision.models.resnet18), kind="call")
     ctx.check("parameters_match_metadata", count == meta.get("num_params"), built=count, meta=meta.get("num_params"))
     ctx.check("parameters_as_published", count == RESNET18_PARAMETERS, built=count, published=RESNET18_PARAMETERS)
 

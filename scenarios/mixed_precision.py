@@ -323,7 +323,7 @@ def torch_amp_namespace_move(ctx: Context) -> None:
         warnings_by_call[label] = warned
         if hasattr(value, "is_enabled"):
             scaler_enabled[label] = bool(value.is_enabled())
-    ctx.record("warnings", warnings_by_call, kind="config")
+    ctx.record("warnings", warnings_by_call, kind="warnings")
     ctx.record("scaler_enabled", scaler_enabled, kind="config")
     deprecated = sorted(label for label, warned in warnings_by_call.items() if _is_deprecation(warned))
     ctx.record("deprecated_calls", deprecated, kind="config")

@@ -111,7 +111,7 @@ def _export_and_run(ctx: Context, label: str, options: dict[str, Any], rows: int
     except Exception as exc:
         return short_error(exc)
     ctx.record(f"{label}_returns", returned, kind="config")
-    ctx.record(f"{label}_warnings", warned, kind="config")
+    ctx.record(f"{label}_warnings", warned, kind="warnings")
     try:
         ctx.record(f"{label}_graph", graph_summary(path), kind="config")
         got = _run_onnxruntime(path, x[:rows])

@@ -131,7 +131,8 @@ def torch_transformer_encoder(ctx: Context) -> None:
         "layer_norm_eps": float(layer.norm1.eps),
     }
     ctx.record("defaults", defaults, kind="config")
-    ctx.record("warnings", sorted({w.split(":", 1)[-1].strip()[:160] for w in warned + encoder_warned}), kind="config")
+    raised = sorted({w.split(":", 1)[-1].strip()[:160] for w in warned + encoder_warned})
+    ctx.record("warnings", raised, kind="warnings")
     rng = np.random.default_rng(9)
     source = torch.from_numpy(rng.normal(size=(5, 2, 8)).astype(np.float32))  # (sequence, batch, features)
     encoder.eval()

@@ -125,7 +125,7 @@ def test_torchvision_imports_beside_its_own_torch_build_and_not_beside_a_local_c
     # the old era: resnet18 has the published parameter count, and pretrained= still builds, with a deprecation
     assert value(run, OLD, sid, "parameters") == 11_689_512
     pretrained = value(run, OLD, sid, "pretrained_false")
-    assert pretrained["outcome"] == "built"
+    assert pretrained["outcome"] == "deprecated"
     assert any("'pretrained' is deprecated since 0.13" in line for line in pretrained["warnings"])
 
 

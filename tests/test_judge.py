@@ -402,3 +402,67 @@ def test_deprecations_of_one_api_family_are_one_reason(tmp_path):
     jit = [f"`torch.jit.{api}` is deprecated. Please switch to `torch.export`." for api in ("script", "save", "load")]
     (reason,) = verdict_of(tmp_path, [cell("a.x")], [warned(*jit)]).reasons
     assert reason.kind == "deprecation" and all(f"torch.jit.{api}" in reason.summary for api in ("script", "save"))
+
+
+def _call(outcome, **extra):
+    """A call record as ``scenarios._api_probe.call_outcome`` writes it."""
+    return ("call", {"keyword": "k", "outcome": outcome, **extra})
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "severity", "kind"),
+    [
+        ("accepted", "rejected", "no-go", "call-broken"),  # the user's line raises on B
+        ("warned", "ignored", "no-go", "call-broken"),  # the line runs on B but its value is dropped
+        ("rejected", "accepted", "fixed", "call-fixed"),  # B accepts what A refused: never blocks
+        ("accepted", "deprecated", "warning", "call-changed"),
+    ],
+)
+def test_a_call_is_judged_by_how_its_outcome_moved(tmp_path, before, after, severity, kind):
+    error = {"error": "TypeError: unexpected keyword 'k'"} if after == "rejected" else {}
+    verdict = verdict_of(tmp_path, [cell("a.calls", **{"f(k=)": _call(before)})], [
+        cell("a.calls", **{"f(k=)": _call(after, **error)})
+    ])
+    (reason,) = verdict.reasons
+    assert (reason.severity, reason.kind) == (severity, kind)
+    assert f"f(k=): {before} -> {after}" in reason.summary and reason.records == ["a.calls::f(k=)"]
+    if error:
+        assert "unexpected keyword 'k'" in reason.summary
+
+
+def test_a_call_rejected_on_both_with_other_words_is_no_line(tmp_path):
+    """Keras 3 rejecting ``lr=`` with a reworded message is nothing a team can act on."""
+    before = cell("a.calls", **{"SGD(lr=)": _call("rejected", error="ValueError: lr is gone")})
+    after = cell("a.calls", **{"SGD(lr=)": _call("rejected", error="ValueError: Argument lr is not supported")})
+    verdict = verdict_of(tmp_path, [before], [after])
+    assert verdict.verdict == "GO" and verdict.reasons == []
+
+
+def test_calls_of_one_scenario_breaking_together_are_one_reason(tmp_path):
+    names = ["SGD(lr=)", "SGD(decay=)", "Embedding(input_length=)"]
+    verdict = verdict_of(
+        tmp_path,
+        [cell("a.calls", **{n: _call("accepted") for n in names})],
+        [cell("a.calls", **{n: _call("rejected", error="ValueError: no") for n in names})],
+    )
+    (reason,) = verdict.reasons
+    assert reason.kind == "call-broken" and reason.count == 3 and reason.numbers["transitions"] == {
+        "accepted -> rejected": 3
+    }
+
+
+def test_a_new_warning_warns_and_a_reworded_one_is_only_noted(tmp_path):
+    amp = "FutureWarning: torch.cuda.amp.autocast(args...) is deprecated"
+    base = {"autocast": [], "scaler": ["UserWarning: CUDA is not available"]}
+    cand = {"autocast": [amp], "scaler": ["UserWarning: CUDA not available, disabling"]}
+    verdict = verdict_of(
+        tmp_path, [cell("m.amp", warnings=("warnings", base))], [cell("m.amp", warnings=("warnings", cand))]
+    )
+    assert verdict.verdict == "GO-WITH-WARNINGS"
+    assert [(r.severity, r.kind) for r in verdict.reasons] == [("warning", "new-warning"), ("info", "warning-reworded")]
+    assert amp in verdict.reasons[0].summary and "warnings[autocast]" in verdict.reasons[0].summary
+    assert "disabling" in verdict.reasons[1].summary and "autocast" not in verdict.reasons[1].summary
+    same = verdict_of(
+        tmp_path, [cell("m.amp", warnings=("warnings", base))], [cell("m.amp", warnings=("warnings", base))]
+    )
+    assert same.verdict == "GO" and same.reasons == []

@@ -7,6 +7,8 @@ Grouping rules, each because one cause otherwise shows as many lines:
 - config keys added or removed, and class renames whose values stay bitwise equal, are warnings grouped by their
   signature across scenarios (Keras adding ``input_axes`` to every initializer config is one change);
 - drift within tolerance is grouped by record name across scenarios (the same model's predictions in five formats);
+- call records (one API call's outcome) are grouped per scenario by how the outcome moved, and warnings records by
+  whether a warning is new or reworded (``harness.judge.calls``): wording alone never blocks;
 - relay loads are grouped by format, outcome and error: three models failing the same way in ``.h5`` are one cause.
 """
 
@@ -35,14 +37,19 @@ ReasonKind = Literal[
     "relay",
     "api-removed",
     "drift",
+    "call-broken",
     "config-keys",
     "renamed",
     "drift-within",
     "deprecation",
+    "call-changed",
+    "new-warning",
     "new-skip",
     "optimizer-state-lost",
     "new-failure",
     "fixed",
+    "call-fixed",
+    "warning-reworded",
     "flaky",
     "shared-failure",
     "own-failure",

@@ -237,8 +237,11 @@ class Context:
         """Store a named output for cross-environment comparison.
 
         ``kind`` is inferred (array, scalar, config, text) unless given; pass ``"ordering"`` for an element order,
-        ``"api_map"`` for a mapping of symbol to availability, and ``"info"`` for what identifies the environment
-        (versions, backends): shown in reports, never judged as drift.
+        ``"api_map"`` for a mapping of symbol to availability, ``"call"`` for one API call's outcome (a mapping with
+        ``outcome``, one of accepted / warned / deprecated / renamed / ignored / rejected, and its ``error`` or
+        ``warning``: judged by how the outcome moved, not by its wording), ``"warnings"`` for the warnings some
+        calls raise (a list, or call label -> list: new ones warn, rewording is only noted) and ``"info"`` for what
+        identifies the environment (versions, backends): shown in reports, never judged as drift.
         """
         if name in self.records:
             raise ValueError(f"record {name!r} made twice in {self.scenario_id}")
@@ -255,7 +258,7 @@ class Context:
         return [c for c in self.checks if not c.ok]
 
 
-RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "text", "info")
+RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "call", "warnings", "text", "info")
 
 
 def jsonable(value: Any) -> Any:
