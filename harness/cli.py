@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -269,6 +270,8 @@ def _gonogo(
         if not pairs:
             raise HarnessError(f"{args.matrix}: the matrix has no upgrade path to judge (declare one under upgrades:)")
     judged = judge_paths(run_dir, docs, pairs, policy_of(matrix), unreadable)
+    if args.scan:
+        judged = [_with_scan(args, run_dir, verdict, policy_of(matrix)) for verdict in judged]
     order = list(matrix.environments) if matrix else []
     for verdict in judged:
         markdown = report.render_verdict_markdown(verdict, limit=args.limit)
@@ -281,6 +284,41 @@ def _gonogo(
         ledger = f"; ledger in {run_dir / verdict.ledger}" if verdict.ledger else ""
         print(f"verdict written to {stem}{ledger}")
     return max(v.exit_code for v in judged)
+
+
+def _scan_report(args: argparse.Namespace, paths: list[str], baseline: str, candidate: str) -> Any:
+    from harness.scan import run_scan
+
+    matrix, _ = _load(args)
+    if baseline == candidate:
+        raise HarnessError(f"scan: --baseline and --candidate are both {baseline!r}: nothing to compare")
+    return run_scan(matrix, paths, baseline, candidate, timeout=args.scan_timeout, use_cache=not args.no_cache)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Which lines of the code under PATH use something that works in A and not in B (exit 1 when any does)."""
+    from harness.scan.format import render
+
+    report = _scan_report(args, args.paths, args.baseline, args.candidate)
+    print(render(report, args.format), end="")
+    for problem in report.not_scanned:
+        print(f"scan: not scanned: {problem.error}", file=sys.stderr)
+    return 1 if report.blocking else 0
+
+
+def _with_scan(args: argparse.Namespace, run_dir: Path, verdict: Any, policy: Any) -> Any:
+    """The verdict with the scan's findings on its path as reasons (its JSON file rewritten to hold them)."""
+    from harness import paths
+    from harness.judge.scan import with_scan
+    from harness.worker.atomic import write_text_atomic
+
+    report = _scan_report(args, args.scan, verdict.baseline, verdict.candidate)
+    pair = f"--baseline {shlex.quote(verdict.baseline)} --candidate {shlex.quote(verdict.candidate)}"
+    command = f"python -m harness scan {' '.join(shlex.quote(p) for p in args.scan)} {pair}"
+    updated = with_scan(verdict, report, list(policy.waivers), policy.today, command)
+    text = json.dumps(updated.model_dump(mode="json"), indent=2) + "\n"
+    write_text_atomic(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate), text)
+    return updated
 
 
 def cmd_shard(args: argparse.Namespace) -> int:
@@ -395,6 +433,17 @@ def build_parser() -> argparse.ArgumentParser:
     gonogo.add_argument("--candidate", default=None, help="default: every upgrade path of the matrix")
     gonogo.add_argument("--run", default=os.environ.get("COMPAT_RUN_ID"))
     gonogo.add_argument("--limit", type=int, default=10, help="blocking reasons shown before folding")
+    gonogo.add_argument(
+        "--scan", action="append", default=[], metavar="PATH", help="add the findings of `scan PATH` as reasons"
+    )
+    scan = add("scan", cmd_scan, "which lines of the code under PATH break in the candidate (exit 1 when any does)")
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders to scan")
+    scan.add_argument("--baseline", required=True, help="the environment the code runs on now")
+    scan.add_argument("--candidate", required=True, help="the environment to move to")
+    scan.add_argument("--format", choices=["text", "json", "md"], default="text")
+    for command in (gonogo, scan):
+        command.add_argument("--scan-timeout", type=float, default=300.0, help="seconds per environment's prober")
+        command.add_argument("--no-cache", action="store_true", help="probe again instead of reusing an answer")
     add("shard", cmd_shard, "print the environments of shard K/N (for any CI system)").add_argument(
         "spec", metavar="K/N"
     )
