@@ -180,3 +180,32 @@ def test_one_path_with_hundreds_of_long_reasons_fits_too():
     text = report.render_verdict_markdown(make_verdict(A1, B, "NO-GO", many), limit=50)
     assert mdsafe.size(text) <= 65_000 and text.startswith(f"## NO-GO: {A1} → {B}")
     assert "**1. regression** in `s.0`" in text and "RuntimeError: last" in text
+
+
+def test_a_paths_forms_are_built_only_when_read_and_once(monkeypatch):
+    """``fit`` reads the forms it tries: a path that fits is rendered once, not in all its shorter forms too."""
+    from harness.report import verdict_md
+
+    built: list[int] = []
+    real = verdict_md._blocking
+    monkeypatch.setattr(verdict_md, "_blocking", lambda *a: built.append(a[2]) or real(*a))
+    path = small_verdicts()[0]
+    forms = verdict_md.path_forms(path, heading="# h\n\n")
+    assert len(forms) == verdict_md.PATH_FORMS and built == []
+    first = forms[0]
+    assert forms[0] is first and first.startswith("# h\n\n") and len(built) == 1
+    assert forms[-1] == forms[verdict_md.PATH_FORMS - 1] and len(built) == 2
+    with pytest.raises(IndexError):
+        forms[verdict_md.PATH_FORMS]
+    assert list(forms) == forms[:] and len(built) == verdict_md.PATH_FORMS
+    assert len(set(forms)) > 1 and all("**1. " in form for form in forms[:3])  # shorter forms, same reasons
+
+
+def test_the_verdict_markdown_of_a_path_that_fits_builds_one_form(monkeypatch):
+    from harness.report import verdict_md
+
+    built: list[int] = []
+    real = verdict_md._blocking
+    monkeypatch.setattr(verdict_md, "_blocking", lambda *a: built.append(a[2]) or real(*a))
+    text = report.render_verdict_markdown(small_verdicts()[0])
+    assert "**1. regression**" in text and len(built) == 1

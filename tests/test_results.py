@@ -224,3 +224,20 @@ def test_load_run_pauses_the_garbage_collector_and_always_restores_it(tmp_path, 
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_a_read_document_shares_one_fields_set_per_class_and_keeps_what_the_file_held(tmp_path):
+    """Read cells share one ``model_fields_set`` (memory), yet a cell given fewer fields still says which it had."""
+    results.write_result(tmp_path / "tf.json", make_doc())
+    data = make_doc().model_dump(mode="json")
+    del data["scenarios"][1]["traceback"]  # a cell written without one of its fields
+    (tmp_path / "short.json").write_text(json.dumps(data))
+    full, short = results.read_result(tmp_path / "tf.json"), results.read_result(tmp_path / "short.json")
+    every = set(ScenarioResult.model_fields)
+    shared = full.scenarios[0].model_fields_set
+    assert shared is full.scenarios[1].model_fields_set is short.scenarios[0].model_fields_set
+    assert full.scenarios[0].model_fields_set == every
+    assert short.scenarios[1].model_fields_set == every - {"traceback"}
+    assert "traceback" not in short.scenarios[1].model_dump(exclude_unset=True)
+    full.scenarios[0].message = "changed"  # assignment still works, and the shared set stays the full one
+    assert full.scenarios[0].message == "changed" and full.scenarios[1].model_fields_set == every

@@ -70,8 +70,7 @@ def _verdict_table(verdicts: list[Verdict]) -> str:
 
 
 def _path_section(verdict: Verdict) -> Section:
-    heading = verdict_heading(verdict, "###") + "\n\n"
-    return Section([heading + form for form in path_forms(verdict)])
+    return Section(path_forms(verdict, heading=verdict_heading(verdict, "###") + "\n\n"))
 
 
 def _status_forms(docs: dict[str, EnvironmentResult], envs: list[str], verdicts: list[Verdict]) -> list[str | None]:

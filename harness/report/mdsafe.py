@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import html as html_module
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from harness.worker.protocol import clean_text
 
@@ -19,6 +20,7 @@ __all__ = [
     "LIMIT",
     "POINTER",
     "TOO_LONG",
+    "LazyForms",
     "Section",
     "code",
     "fence",
@@ -95,6 +97,36 @@ def fence(value: str, info: str = "text", limit: int | None = None) -> list[str]
 TOO_LONG = None
 #: The size ``fit`` counts for a ``TOO_LONG`` form: more than any report, still an exact integer to add and subtract.
 _TOO_LONG_SIZE = 1 << 62
+
+
+class LazyForms(Sequence[str]):
+    """A section's forms, each built the first time ``fit`` asks for it (and kept).
+
+    A report of a hundred upgrade paths has six forms of each; most paths of a small run never shrink, and those of
+    a large one stop at the form that fits, so building every form up front was most of the Markdown's time.
+    """
+
+    def __init__(self, count: int, build: Callable[[int], str]) -> None:
+        self._build = build
+        self._built: list[str | None] = [None] * count
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = range(len(self._built))[index]  # IndexError past the end, as a list would raise
+        form = self._built[position]
+        if form is None:
+            form = self._built[position] = self._build(position)
+        return form
 
 
 @dataclass

@@ -9,12 +9,13 @@ shorter forms (``path_forms``) so the whole report can shrink to GitHub's size l
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from harness.judge import Reason, Verdict
 from harness.report import mdsafe
 from harness.report.common import by_severity, counts_text, path_label, titles
-from harness.report.mdsafe import POINTER, Section
+from harness.report.mdsafe import POINTER, LazyForms, Section
 
 __all__ = ["PATH_FORMS", "path_forms", "render_verdict_markdown", "verdict_heading"]
 
@@ -65,13 +66,25 @@ def _numbers(numbers: dict[str, Any]) -> str:
 
 def reason_block(reason: Reason, number: int, error_limit: int) -> list[str]:
     """A blocking reason in full: kind, scenarios, coverage, summary, exact error, numbers, the re-run command."""
-    lines = [f"**{number}. {mdsafe.text(reason.kind)}** in {_scenarios(reason)}{_covers(reason)}  ", ""]
-    lines += [mdsafe.text(reason.summary), ""]
-    if reason.error.strip():
-        lines += [*mdsafe.fence(reason.error, "text", error_limit), ""]
+    return _assemble(reason, number, error_limit, _block_parts(reason))
+
+
+#: A reason's block apart from its number and error: the heading's rest, the summary, and what follows the error.
+_Parts = tuple[str, str, list[str]]
+
+
+def _block_parts(reason: Reason) -> _Parts:
+    """What a reason's block shows whatever its number and its error's limit (built once per reason)."""
+    head = f"{mdsafe.text(reason.kind)}** in {_scenarios(reason)}{_covers(reason)}  "
     numbers = _numbers(reason.numbers)
-    lines += [numbers, ""] if numbers else []
-    return [*lines, "re-run:", "", *mdsafe.fence(reason.reproduce, "sh"), ""]
+    tail = [numbers, ""] if numbers else []
+    return head, mdsafe.text(reason.summary), [*tail, "re-run:", "", *mdsafe.fence(reason.reproduce, "sh"), ""]
+
+
+def _assemble(reason: Reason, number: int, error_limit: int, parts: _Parts) -> list[str]:
+    head, summary, tail = parts
+    error = [*mdsafe.fence(reason.error, "text", error_limit), ""] if reason.error.strip() else []
+    return [f"**{number}. {head}", "", summary, "", *error, *tail]
 
 
 def reason_line(reason: Reason) -> str:
@@ -80,6 +93,29 @@ def reason_line(reason: Reason) -> str:
     said = f" ({mdsafe.text(error)})" if error and error not in reason.summary else ""
     what = f"**{mdsafe.text(reason.kind)}** {_scenarios(reason, 4)}{_covers(reason)}"
     return f"- {what}: {mdsafe.text(reason.summary)}{said}"
+
+
+class _Rendered:
+    """One path's reasons as Markdown, each piece built once however many forms of the path show it (the forms
+    differ in how much they show, not in how a reason reads)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[int, str] = {}
+        self.parts: dict[int, _Parts] = {}
+        self.blocks: dict[tuple[int, int, int], list[str]] = {}
+
+    def line(self, reason: Reason) -> str:
+        if id(reason) not in self.lines:
+            self.lines[id(reason)] = reason_line(reason)
+        return self.lines[id(reason)]
+
+    def block(self, reason: Reason, number: int, error_limit: int) -> list[str]:
+        key = (id(reason), number, error_limit)
+        if key not in self.blocks:
+            if id(reason) not in self.parts:
+                self.parts[id(reason)] = _block_parts(reason)
+            self.blocks[key] = _assemble(reason, number, error_limit, self.parts[id(reason)])
+        return self.blocks[key]
 
 
 def _folded(summary: str, items: list[str], cap: int | None) -> list[str]:
@@ -99,25 +135,30 @@ def _missing_items(verdict: Verdict, cap: int | None) -> list[str]:
     return items
 
 
-def _folded_parts(verdict: Verdict, groups: dict[str, list[Reason]], cap: int | None) -> list[str]:
+def _folded_parts(verdict: Verdict, groups: dict[str, list[Reason]], cap: int | None, rendered: _Rendered) -> list[str]:
     named = {**titles(verdict), "missing": "Missing cells (INCOMPLETE)"}
-    items = {severity: [reason_line(r) for r in groups[severity]] for severity in ("warning", "fixed", "waived")}
-    items["missing"] = _missing_items(verdict, cap)
-    items["info"] = [reason_line(r) for r in groups["info"]]
-    if cap == 0:
-        counts = [f"{named[key].lower()}: {len(lines)}" for key, lines in items.items() if lines]
+    if cap == 0:  # only counted: no reason is rendered
+        counts = [f"{named[key].lower()}: {len(groups[key])}" for key in ("warning", "fixed", "waived") if groups[key]]
+        missing = len(verdict.missing)
+        counts += [f"{named['missing'].lower()}: {missing}"] if missing else []
+        counts += [f"{named['info'].lower()}: {len(groups['info'])}"] if groups["info"] else []
         return [f"Not shown here: {mdsafe.text(', '.join(counts))}; {POINTER}.", ""] if counts else []
+    items = {severity: [rendered.line(r) for r in groups[severity]] for severity in ("warning", "fixed", "waived")}
+    items["missing"] = _missing_items(verdict, cap)
+    items["info"] = [rendered.line(r) for r in groups["info"]]
     return [line for key, lines in items.items() for line in _folded(f"{named[key]} ({len(lines)})", lines, cap)]
 
 
-def _blocking(reasons: list[Reason], in_full: int, listed: int, error_limit: int | None) -> list[str]:
+def _blocking(
+    reasons: list[Reason], in_full: int, listed: int, error_limit: int | None, rendered: _Rendered
+) -> list[str]:
     if not reasons:
         return []
     full = reasons[:in_full] if error_limit is not None else []
     lines = [f"**Blocking ({len(reasons)})**", ""]
     for number, reason in enumerate(full, start=1):
-        lines += reason_block(reason, number, error_limit or 0)
-    rest = [reason_line(r) for r in reasons[len(full) : max(listed, len(full))]]
+        lines += rendered.block(reason, number, error_limit or 0)
+    rest = [rendered.line(r) for r in reasons[len(full) : max(listed, len(full))]]
     unlisted = len(reasons) - len(full) - len(rest)
     rest += [f"- … {unlisted} more: {POINTER}"] if unlisted else []
     if rest and full:
@@ -134,15 +175,19 @@ def _incomplete(verdict: Verdict) -> list[str]:
     return [f"INCOMPLETE (never GO until these cells run): {'; '.join(unique) or 'cells missing'}.", ""]
 
 
-def path_forms(verdict: Verdict, limit: int = 10) -> list[str]:
-    """The body of one path (without its heading), from fullest to a few summary lines."""
+def path_forms(verdict: Verdict, limit: int = 10, heading: str = "") -> Sequence[str]:
+    """The body of one path after ``heading``, from fullest to a few summary lines, each form built when first
+    read (``mdsafe.fit`` reads only the forms it tries)."""
     groups = by_severity(verdict.reasons)
-    forms = []
-    for error_limit, in_full, listed, cap in _FORMS:
+    rendered = _Rendered()
+
+    def form(index: int) -> str:
+        error_limit, in_full, listed, cap = _FORMS[index]
         body = [counts_line(verdict), "", *_incomplete(verdict)]
-        body += _blocking(groups["no-go"], min(limit, in_full), listed, error_limit)
-        forms.append("\n".join(body + _folded_parts(verdict, groups, cap)) + "\n")
-    return forms
+        body += _blocking(groups["no-go"], min(limit, in_full), listed, error_limit, rendered)
+        return heading + "\n".join(body + _folded_parts(verdict, groups, cap, rendered)) + "\n"
+
+    return LazyForms(len(_FORMS), form)
 
 
 def render_verdict_markdown(verdict: Verdict, limit: int = 10) -> str:
