@@ -31,7 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +75,58 @@ print(json.dumps({"seconds": seconds, "rss": resource.getrusage(resource.RUSAGE_
 """
 
 REPORT_CHILD = """
-import contextlib, json, os, resource, sys, time
+import contextlib, functools, json, os, resource, sys, time
 start = time.perf_counter()
 from harness.cli import main
-import harness.history, harness.report, harness.verdicts, jinja2  # what cmd_report imports when it runs
+import harness.history, harness.report, harness.results, harness.verdicts, jinja2  # what cmd_report imports
 imported = time.perf_counter()
 rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+phases, running = {}, []
+
+
+def timed(module, name, phase):
+    real = getattr(module, name)
+
+    @functools.wraps(real)
+    def wrapper(*args, **kwargs):
+        if running and phase != "measure":  # nested (history's functions call each other): counted once
+            return real(*args, **kwargs)
+        running.append(phase)
+        began = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - began
+            running.pop()
+
+    setattr(module, name, wrapper)
+
+
+# cmd_report looks these up when it runs, so the wrappers are what it calls; measure_path is judging's measuring
+for module, name, phase in PHASES:
+    timed(sys.modules[module], name, phase)
 with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
     code = main(sys.argv[1:])
 seconds = time.perf_counter() - imported
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"seconds": seconds, "imports": imported - start, "rss": rss, "rss_imported": rss_imported,
-                  "exit": code}), file=sys.__stdout__)
+                  "exit": code, "phases": phases}), file=sys.__stdout__)
 """
+#: Where the report's time goes, each function timed inside the report's own process (module, function, phase).
+#: ``judge`` is ``judge_paths`` less the ``measure`` inside it: the judge itself and the ledgers and verdicts written.
+PHASES = [
+    ("harness.results", "load_run", "load"),
+    ("harness.verdicts", "measure_path", "measure"),
+    ("harness.verdicts", "judge_paths", "judge"),
+    ("harness.history", "list_runs", "history"),
+    ("harness.history", "completeness_flags", "history"),
+    ("harness.history", "trend", "history"),
+    ("harness.history", "new_releases", "history"),
+    ("harness.report", "render_markdown", "markdown"),
+    ("harness.report", "render_html", "html"),
+    ("harness.report", "render_junit", "junit"),
+]
+PHASE_NAMES = list(dict.fromkeys(phase for _, _, phase in PHASES))
 
 
 # ------------------------------------------------------------------------------------------- the synthetic run
@@ -276,6 +315,7 @@ class Measured:
     rss: int
     imports: float = 0.0
     rss_imported: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def _child(code: str, args: list[str], folder: Path) -> dict[str, Any]:
@@ -298,10 +338,12 @@ def measure_json(run_dir: Path, folder: Path) -> Measured:
 def measure_report(run_dir: Path, folder: Path) -> Measured:
     argv = ["report", "--matrix", str(folder / "matrix.yaml"), "--scenario-packages", PACKAGE]
     argv += ["--results-dir", str(run_dir.parent), "--run", run_dir.name, "--gate", "incomplete"]
-    got = _child(REPORT_CHILD, argv, folder)
+    got = _child(REPORT_CHILD.replace("PHASES", repr(PHASES), 1), argv, folder)
     if got["exit"] not in (0, 1):
         raise SystemExit(f"report exited {got['exit']}")
-    return Measured(got["seconds"], got["rss"], got["imports"], got["rss_imported"])
+    phases = dict(got["phases"])
+    phases["judge"] = phases.get("judge", 0.0) - phases.get("measure", 0.0)
+    return Measured(got["seconds"], got["rss"], got["imports"], got["rss_imported"], phases)
 
 
 def data_bytes(run_dir: Path) -> int:
@@ -329,13 +371,22 @@ class Row:
 
 
 def _pick(runs: list[Measured]) -> Measured:
-    """The median time and the largest peak of the repeats."""
+    """The median time and the largest peak of the repeats (each phase its median)."""
     return Measured(
         statistics.median(r.seconds for r in runs),
         max(r.rss for r in runs),
         statistics.median(r.imports for r in runs),
         max(r.rss_imported for r in runs),
+        {p: statistics.median(r.phases.get(p, 0.0) for r in runs) for p in PHASE_NAMES},
     )
+
+
+def phases_line(row: Row) -> str:
+    """The report's time by phase, each as a multiple of the json load of the same run (they add up to the ratio)."""
+    phases = {p: row.report.phases.get(p, 0.0) for p in PHASE_NAMES}
+    phases["other"] = max(0.0, row.report.seconds - sum(phases.values()))
+    shown = ", ".join(f"{name} {seconds / row.json.seconds:.2f}" for name, seconds in phases.items())
+    return f"{row.size}: report phases / json load: {shown}"
 
 
 def measure(size: str, workdir: Path, repeats: int) -> Row:
@@ -354,6 +405,7 @@ def measure(size: str, workdir: Path, repeats: int) -> Row:
         f"report peak {row.report.rss / MB:.0f} MB for {row.data / MB:.1f} MB of data, html {row.html / MB:.2f} MB",
         flush=True,
     )
+    print(phases_line(row), flush=True)
     return row
 
 
@@ -373,6 +425,9 @@ def print_table(rows: list[Row]) -> None:
             f"{r.report.seconds:>9.2f} {r.ratio:>6.2f} {with_imports:>10.2f} {r.json.rss / MB:>9.0f} "
             f"{r.report.rss / MB:>11.0f} {r.report.rss / r.data:>9.2f} {r.memory:>10.2f} {r.html / MB:>8.2f}"
         )
+    print()
+    for r in rows:
+        print(phases_line(r))
     print(
         "\nreport s: main() after its modules are imported (imports once per process, "
         f"{statistics.median(r.report.imports for r in rows):.2f} s); peaks are ru_maxrss in MB; (-imports): "

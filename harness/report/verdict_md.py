@@ -55,9 +55,13 @@ def _covers(reason: Reason) -> str:
     return f" · covers {count} {unit}{'s' if count != 1 else ''}"
 
 
+#: Made once (``json.dumps`` with an option builds an encoder per call); the same text as ``json.dumps(default=str)``.
+_SHOWN = json.JSONEncoder(default=str).encode
+
+
 def _numbers(numbers: dict[str, Any]) -> str:
     shown = [
-        f"{mdsafe.text(key)} {mdsafe.code(json.dumps(value, default=str)[:200])}"
+        f"{mdsafe.text(key)} {mdsafe.code(_SHOWN(value)[:200])}"
         for key, value in numbers.items()
         if value not in (None, "", [], {})
     ]
