@@ -117,6 +117,12 @@ def gonogo(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none", default=False)
+def scan(session: nox.Session) -> None:
+    """Which lines of your code break in the candidate: ``./cm -s scan -- PATH... --baseline A --candidate B``."""
+    _harness(session, "scan", "--matrix", MATRIX_FILE, *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
 def tests(session: nox.Session) -> None:
     """The test suite, integration tests with real environments included (pass -m 'not integration' to skip)."""
     session.run("bash", str(ROOT / "scripts" / "test-prerequisites.sh"), external=True)

@@ -178,8 +178,10 @@ def compare(extraction: Extraction, baseline: ProbeAnswer, candidate: ProbeAnswe
             continue
         findings += _changes(use, a, b)
         if use.kind in ("call", "decorator"):
-            findings += _keywords(use, side_a, side_b, a, b)
-            findings += _defaults(use, a, b)
+            bound = list(_keywords(use, side_a, side_b, a, b))
+            findings += bound
+            if not any(f.change == "keyword-rejected" for f in bound):  # a call B refuses has no defaults to move
+                findings += _defaults(use, a, b)
     return sorted(findings, key=lambda f: (f.path, f.line, f.col, f.symbol, f.change))
 
 

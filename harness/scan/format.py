@@ -47,6 +47,8 @@ def _counts_line(report: ScanReport) -> str:
 
 def render_text(report: ScanReport) -> str:
     lines = [f"scan {report.baseline} -> {report.candidate}"]
+    if not report.findings:
+        lines += ["", "no findings: nothing this code uses changed between them"]
     for path, findings in _by_file(report.findings):
         lines.append("")
         lines.append(clean_text(path))

@@ -66,8 +66,13 @@ def _looked_up(name: str) -> tuple[Any, list[dict[str, str]]]:
                     obj = importlib.import_module(".".join(parts[:i]))
                 except ModuleNotFoundError:
                     raise AttributeError(f"module {obj.__name__!r} has no attribute {part!r}") from None
+    owner = ".".join(parts[:-1]) or parts[0]  # a warning attributed to this file was raised by the lookup itself
     found = [
-        {"category": w.category.__name__, "message": _short(str(w.message)), "origin": _origin(w.filename)}
+        {
+            "category": w.category.__name__,
+            "message": _short(str(w.message)),
+            "origin": owner if w.filename == __file__ else _origin(w.filename),
+        }
         for w in caught
     ]
     return obj, found
