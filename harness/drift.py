@@ -332,7 +332,8 @@ def _identical_metrics(size: int) -> dict[str, Any]:
 
 
 def _array_tolerance(record: RecordSummary, scenario: str, overrides: Mapping[str, Tolerance]) -> Tolerance:
-    return tolerance_for(record.dtype or "float64", f"{scenario}::{record.name}", overrides)
+    """The dtype the scenario says the values were computed in, else their storage dtype (``Context.record``)."""
+    return tolerance_for(record.precision or record.dtype or "float64", f"{scenario}::{record.name}", overrides)
 
 
 def _compare(
@@ -365,6 +366,11 @@ def _compare(
         return verdict, metrics, None
     if mine.kind == theirs.kind == "call" and isinstance(a, dict) and isinstance(b, dict):
         verdict, metrics = compare_calls(a, b)
+        return verdict, metrics, None
+    if mine.kind == theirs.kind == "outcomes" and isinstance(a, dict) and isinstance(b, dict):
+        verdict, metrics = compare_configs(
+            {str(k): str(v) for k, v in a.items()}, {str(k): str(v) for k, v in b.items()}
+        )
         return verdict, metrics, None
     if mine.kind == theirs.kind == "warnings":
         verdict, metrics = compare_warnings(a, b)

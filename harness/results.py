@@ -38,7 +38,7 @@ __all__ = [
 SCHEMA_VERSION: Literal[3] = 3
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 
-RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "call", "warnings", "text", "info"]
+RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "call", "warnings", "outcomes", "text", "info"]
 
 
 class _Model(BaseModel):
@@ -68,6 +68,7 @@ class RecordSummary(_Model):
     nonfinite: int = 0
     in_npz: bool = False
     value: Any = None
+    precision: Literal["float16", "bfloat16", "float32", "float64"] | None = None
 
 
 class WarningEntry(_Model):

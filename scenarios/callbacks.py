@@ -59,7 +59,7 @@ def keras_model_checkpoint_paths(ctx: Context) -> None:
     ctx.record("keras", keras_identity(), kind="info")
     with tempfile.TemporaryDirectory() as folder:
         outcomes = {name: _checkpoint_outcome(k, Path(folder), name) for name in CHECKPOINT_PATHS}
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="outcomes")
     ctx.check("keras_format_saves", outcomes["keras"] == "saved" or "rejected" in outcomes["keras"], **outcomes)
 
 

@@ -97,7 +97,7 @@ def tflite(ctx: Context) -> None:
             outcomes[source] = "converted"
             ctx.record(f"{source}_predictions", got)
             ctx.check(f"{source}_matches_keras", gap <= 1e-5, max_abs_error=gap)
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="outcomes")
     ctx.check("something_converts", "converted" in outcomes.values(), **outcomes)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness.worker import capture
-from harness.worker.scenario import Context, scenario
+from harness.worker.scenario import PRECISIONS, Context, scenario
 from scenarios._api_probe import attr_path, probe
 from scenarios._frameworks import keras, keras_identity, to_numpy
 
@@ -103,7 +103,9 @@ def keras_policy_dtypes(ctx: Context) -> None:
     runs = {policy: _keras_policy_run(k, policy) for policy in KERAS_POLICIES}
     for policy, run in runs.items():
         ctx.record(f"{policy}_dtypes", run["dtypes"], kind="config")
-        ctx.record(f"{policy}_losses", run["losses"])
+        # computed from float16/bfloat16 activations: compared at that precision, not at the float64 they are kept in
+        compute = run["dtypes"]["compute"]
+        ctx.record(f"{policy}_losses", run["losses"], precision=compute if compute in PRECISIONS else None)
     ctx.record("optimizer_after_compile", {policy: run["optimizer"] for policy, run in runs.items()}, kind="config")
     reference = runs["float32"]["losses"]
     for policy in KERAS_POLICIES[1:]:
@@ -238,8 +240,8 @@ def torch_autocast_cpu_bfloat16(ctx: Context) -> None:
     ctx.record("op_dtypes", op_dtypes, kind="config")
     half_losses, half_output, grad_dtypes = _torch_losses(torch, autocast=True)
     full_losses, full_output, _ = _torch_losses(torch, autocast=False)
-    ctx.record("bfloat16_output", half_output)
-    ctx.record("bfloat16_losses", half_losses)
+    ctx.record("bfloat16_output", half_output, precision="bfloat16")
+    ctx.record("bfloat16_losses", half_losses, precision="bfloat16")
     ctx.record("float32_losses", full_losses)
     ctx.record("grad_dtypes", grad_dtypes, kind="config")
     gap = float(np.max(np.abs(half_losses - full_losses)))

@@ -134,7 +134,7 @@ def torch_onnx_exporters(ctx: Context) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for label, options in EXPORTERS.items():
             outcomes[label] = _export_and_run(ctx, label, options, rows, Path(folder))
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="outcomes")
     ctx.check("an_exporter_works", "exported" in outcomes.values(), **outcomes)
 
 
@@ -155,5 +155,5 @@ def torch_onnx_dynamic_batch(ctx: Context) -> None:
         for label in ("legacy", "dynamo"):
             options = {**EXPORTERS[label], "dynamic_axes": DYNAMIC_AXES}
             outcomes[label] = _export_and_run(ctx, label, options, OTHER_BATCH, Path(folder))
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="outcomes")
     ctx.check("an_exporter_opens_the_batch", "exported" in outcomes.values(), **outcomes)

@@ -87,7 +87,7 @@ def keras_adapt_state_and_reload(ctx: Context) -> None:
             outcomes[name] = f"unavailable: {error_text(exc)[:120]}"
         except Exception as exc:
             outcomes[name] = f"error: {error_text(exc).split(':', 1)[0]}"
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="outcomes")
     for name, outcome in outcomes.items():
         if not outcome.startswith("unavailable"):
             ctx.check(f"{name}_round_trip", outcome == "reloaded-same", outcome=outcome)

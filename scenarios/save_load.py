@@ -77,7 +77,7 @@ def keras_round_trip(ctx: Context, format_name: str) -> None:
             ctx.record(f"{model_name}.optimizer_state", state)
             allclose(ctx, f"{model_name}_predictions_survive", got, expected, rtol=0, atol=1e-6)
             ctx.check(f"{model_name}_loads_plain", attempt.how == PLAIN, finding(attempt))
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="outcomes")
     if errors:  # the wording of an error changes between releases: shown, never judged (its class is, above)
         ctx.record("errors", errors, kind="info")
     ctx.check("something_round_trips", any(v.startswith("loaded") for v in outcomes.values()), outcomes=outcomes)

@@ -52,7 +52,7 @@ class Outcomes:
         return value
 
     def record(self, ctx: Context, name: str) -> None:
-        ctx.record(name, dict(self.outcomes), kind="config")
+        ctx.record(name, dict(self.outcomes), kind="outcomes")
         if self.errors:
             ctx.record(f"{name}_errors", dict(self.errors), kind="info")
 
@@ -263,7 +263,7 @@ def keras_subclassed_fresh_process(ctx: Context) -> None:
                 ctx.record(f"{artifact}.predictions", got)
                 allclose(ctx, f"{artifact}_predicts_what_was_saved", got, expected, rtol=0, atol=1e-6)
     saves.record(ctx, "saves")
-    ctx.record("loads", {name: found["outcome"] for name, found in loads.items()}, kind="config")
+    ctx.record("loads", {name: found["outcome"] for name, found in loads.items()}, kind="outcomes")
     ctx.record("loaded_classes", {name: found["class"] for name, found in loads.items()}, kind="config")
 
 

@@ -232,7 +232,7 @@ def keras_layer_calling_tf_ops(ctx: Context) -> None:
             ctx.record(f"{label}_output", output)
         except Exception as exc:
             outcomes[label] = f"error: {error_text(exc).split(':', 1)[0]}"
-    ctx.record("outcomes", outcomes, kind="config")
+    ctx.record("outcomes", outcomes, kind="outcomes")
     expected = np.repeat(x.sum(axis=1, keepdims=True), UNITS, axis=1)  # a kernel of ones sums the features
     ctx.check("keras_ops_layer_works", outcomes["keras_ops"] == "works", backend=keras_backend(k))
     if outcomes["keras_ops"] == "works":

@@ -420,9 +420,9 @@ def _call(outcome, **extra):
 )
 def test_a_call_is_judged_by_how_its_outcome_moved(tmp_path, before, after, severity, kind):
     error = {"error": "TypeError: unexpected keyword 'k'"} if after == "rejected" else {}
-    verdict = verdict_of(tmp_path, [cell("a.calls", **{"f(k=)": _call(before)})], [
-        cell("a.calls", **{"f(k=)": _call(after, **error)})
-    ])
+    verdict = verdict_of(
+        tmp_path, [cell("a.calls", **{"f(k=)": _call(before)})], [cell("a.calls", **{"f(k=)": _call(after, **error)})]
+    )
     (reason,) = verdict.reasons
     assert (reason.severity, reason.kind) == (severity, kind)
     assert f"f(k=): {before} -> {after}" in reason.summary and reason.records == ["a.calls::f(k=)"]
@@ -446,9 +446,11 @@ def test_calls_of_one_scenario_breaking_together_are_one_reason(tmp_path):
         [cell("a.calls", **{n: _call("rejected", error="ValueError: no") for n in names})],
     )
     (reason,) = verdict.reasons
-    assert reason.kind == "call-broken" and reason.count == 3 and reason.numbers["transitions"] == {
-        "accepted -> rejected": 3
-    }
+    assert (
+        reason.kind == "call-broken"
+        and reason.count == 3
+        and reason.numbers["transitions"] == {"accepted -> rejected": 3}
+    )
 
 
 def test_a_new_warning_warns_and_a_reworded_one_is_only_noted(tmp_path):
@@ -466,3 +468,47 @@ def test_a_new_warning_warns_and_a_reworded_one_is_only_noted(tmp_path):
         tmp_path, [cell("m.amp", warnings=("warnings", base))], [cell("m.amp", warnings=("warnings", base))]
     )
     assert same.verdict == "GO" and same.reasons == []
+
+
+def test_outcomes_block_when_a_working_label_fails_and_are_fixed_the_other_way(tmp_path):
+    """Keras 3.3 refused ModelCheckpoint('.h5') and 3.15 saves it again: fixed, never NO-GO; the reverse blocks."""
+    old = {"keras": "saved", "h5": "rejected: ValueError", "ckpt": "rejected: ValueError"}
+    new = {"keras": "saved", "h5": "saved", "ckpt": "rejected: TypeError"}
+    fixed = verdict_of(
+        tmp_path, [cell("c.ckpt", outcomes=("outcomes", old))], [cell("c.ckpt", outcomes=("outcomes", new))]
+    )
+    assert fixed.verdict == "GO" and [(r.severity, r.kind) for r in fixed.reasons] == [("fixed", "call-fixed")]
+    assert "outcomes[h5]: rejected: ValueError -> saved" in fixed.reasons[0].summary
+    assert "ckpt" not in fixed.reasons[0].summary  # broken on both sides, with another error: no line
+    broken = verdict_of(
+        tmp_path, [cell("c.ckpt", outcomes=("outcomes", new))], [cell("c.ckpt", outcomes=("outcomes", old))]
+    )
+    assert broken.verdict == "NO-GO" and [r.kind for r in broken.reasons] == ["call-broken"]
+    assert "outcomes[h5]: saved -> rejected: ValueError" in broken.reasons[0].summary
+
+
+def test_an_outcome_that_works_on_both_but_differently_blocks(tmp_path):
+    """Plain call first: ``loaded`` -> ``loaded-without-compile`` is a fallback, a finding, not a rescue."""
+    verdict = verdict_of(
+        tmp_path,
+        [cell("s.h5", outcomes=("outcomes", {"sequential": "loaded", "functional": "loaded"}))],
+        [cell("s.h5", outcomes=("outcomes", {"sequential": "loaded-without-compile", "functional": "loaded"}))],
+    )
+    assert verdict.verdict == "NO-GO" and "sequential]: loaded -> loaded-without-compile" in verdict.reasons[0].summary
+
+
+def test_a_record_computed_in_half_precision_is_compared_at_that_precision(tmp_path):
+    """A mixed_float16 loss kept as float64 differs by 4e-5 between Keras 2 and 3: float16 noise, not a change."""
+    from harness.worker.records import summarize
+
+    losses = np.array([1.1, 0.9], dtype=np.float64)
+    shifted = losses * (1 + 4.3e-5)
+    as_stored = verdict_of(tmp_path, [cell("m.p", loss=losses)], [cell("m.p", loss=shifted)])
+    assert as_stored.verdict == "NO-GO"  # float64's tolerance (1e-7) is far tighter than what float16 computes
+    base, cand = cell("m.p", loss=losses), cell("m.p", loss=shifted)
+    for scenario_cell in (base, cand):
+        scenario_cell[0].records[0].precision = "float16"
+    at_precision = verdict_of(tmp_path, [base], [cand])
+    assert at_precision.verdict == "GO-WITH-WARNINGS" and of(at_precision, "warning") == ["drift-within"]
+    assert "rtol 0.001" in at_precision.reasons[0].summary
+    assert summarize("loss", None, losses)[0]["dtype"] == "float64"

@@ -67,6 +67,19 @@ def test_record_twice_and_bad_kind_are_errors():
         ctx.record("x", 2)
     with pytest.raises(ValueError, match="record kind"):
         ctx.record("y", 1, kind="blob")
+    with pytest.raises(ValueError, match="record precision"):
+        ctx.record("z", np.zeros(2), precision="int8")
+
+
+def test_a_records_precision_reaches_its_summary(tmp_path):
+    from harness.worker.loop import _collect_records
+
+    ctx = Context("a.b")
+    ctx.record("loss", np.array([1.5, 0.5]), precision="bfloat16")
+    ctx.record("plain", np.array([1.5]))
+    summaries, problem = _collect_records(ctx, tmp_path / "a.npz")
+    assert problem is None
+    assert [(s["name"], s.get("precision")) for s in summaries] == [("loss", "bfloat16"), ("plain", None)]
 
 
 def test_array_summary_hash_and_stats():

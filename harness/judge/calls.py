@@ -9,12 +9,19 @@ team is whether that line still works on the candidate:
 - broken on both, or the same outcome with other wording: nothing to act on, no line. The same outcome with a config
   that no longer round-trips is a warning (a saved config would come back different).
 
+An ``outcomes`` record maps labels (one call each: a ModelCheckpoint path, a load of one model) to free-form outcome
+texts. A text naming a failure (``rejected: ValueError``, ``load-error: …``, ``unavailable: …``, ``absent``, a bare
+exception class) is broken, anything else works. Working on A and broken on B, or working on both with another
+outcome (``loaded`` -> ``loaded-without-compile``, ``reloaded-same`` -> ``reloaded-different``), blocks; broken on
+A and working on B is fixed; broken on both with another error is no line; a label new on B is no line.
+
 A ``warnings`` record lists the warnings some calls raise. A warning new on B is a warning (the deprecation a team
 wants to hear of before the removal); the same call's warning reworded, or a warning gone, is only noted.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from harness.drift import DriftEntry
@@ -22,10 +29,22 @@ from harness.drift import DriftEntry
 if TYPE_CHECKING:
     from harness.judge.reasons import Builder, ReasonKind, Severity
 
-__all__ = ["WORKING_OUTCOMES", "add_call_reasons", "add_warning_reasons", "call_class"]
+__all__ = [
+    "WORKING_OUTCOMES",
+    "add_call_reasons",
+    "add_outcome_reasons",
+    "add_warning_reasons",
+    "call_class",
+    "outcome_works",
+]
 
 #: Outcomes of a call that leave the user's line doing what it says (perhaps with a warning).
 WORKING_OUTCOMES = frozenset({"accepted", "warned", "deprecated", "renamed"})
+#: Outcome texts that say the labelled call failed: a failure word first, or an exception class's name.
+_FAILED_TEXT = re.compile(
+    r"^(rejected|error|load-error|save-error|unavailable|absent|missing|crash|timeout|refused)\b"
+    r"|^[A-Za-z_][\w.]*(Error|Exception|Exit)\b"
+)
 #: How many calls one reason lists by name before it says "…".
 _LISTED = 8
 
@@ -160,3 +179,44 @@ def _by_scenario(entries: list[DriftEntry]) -> dict[str, list[DriftEntry]]:
         if entry.verdict == "changed":
             groups.setdefault(entry.scenario, []).append(entry)
     return groups
+
+
+def outcome_works(text: object) -> bool:
+    """Whether one label's outcome text says the call did what it says (see the module's rules)."""
+    return not _FAILED_TEXT.match(str(text))
+
+
+def _outcome_changes(entry: DriftEntry) -> dict[str, list[tuple[str, str, str]]]:
+    """The record's changed labels by class (``broken``, ``fixed``), each as (label, before, after)."""
+    changes: dict[str, list[tuple[str, str, str]]] = {}
+    for label, (before, after) in entry.metrics.get("changed", {}).items():
+        was, now = outcome_works(before), outcome_works(after)
+        kind = "broken" if was else "fixed" if now else None
+        if kind:
+            changes.setdefault(kind, []).append((label, str(before), str(after)))
+    for label in entry.metrics.get("removed", []):
+        changes.setdefault("broken", []).append((label, "reported", "no longer reported"))
+    return changes
+
+
+def add_outcome_reasons(builder: Builder, entries: list[DriftEntry]) -> None:
+    """One reason per scenario and class: its labels are one API's calls (one callback's paths, one loader)."""
+    by_class: dict[str, dict[str, list[tuple[DriftEntry, tuple[str, str, str]]]]] = {}
+    for entry in entries:
+        for kind, changes in _outcome_changes(entry).items():
+            by_class.setdefault(kind, {}).setdefault(entry.scenario, []).extend((entry, c) for c in changes)
+    wording: dict[str, tuple[Severity, ReasonKind, str]] = {
+        "broken": ("no-go", "call-broken", "outcome(s) that work on {base} fail or change on {cand}"),
+        "fixed": ("fixed", "call-fixed", "outcome(s) failing on {base} work on {cand}"),
+    }
+    for kind, (severity, reason_kind, text) in wording.items():
+        for scenario, found in sorted(by_class.get(kind, {}).items()):
+            listed = "; ".join(f"{e.record}[{label}]: {before} -> {after}"[:300] for e, (label, before, after) in found)
+            builder.add(
+                severity,
+                reason_kind,
+                [scenario],
+                f"{len(found)} {text.format(base=builder.base, cand=builder.cand)}: {listed[:1500]}",
+                records=sorted({f"{e.scenario}::{e.record}" for e, _ in found}),
+                numbers={"outcomes": len(found)},
+            )

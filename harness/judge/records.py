@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.drift import DriftEntry
-from harness.judge.calls import add_call_reasons, add_warning_reasons
+from harness.judge.calls import add_call_reasons, add_outcome_reasons, add_warning_reasons
 
 if TYPE_CHECKING:
     from harness.judge.reasons import Builder
@@ -36,7 +36,7 @@ def _record_class(entry: DriftEntry, scenario_entries: list[DriftEntry]) -> str 
         return "flaky"
     if entry.kind == "api_map":
         return "api"
-    if entry.kind in ("call", "warnings") and entry.verdict == "changed":
+    if entry.kind in ("call", "warnings", "outcomes") and entry.verdict == "changed":
         return entry.kind
     if entry.verdict == "within":
         return "within"
@@ -121,6 +121,7 @@ def add_record_reasons(builder: Builder, entries: list[DriftEntry]) -> None:
     _api(builder, classes.get("api", []))
     add_call_reasons(builder, classes.get("call", []))
     add_warning_reasons(builder, classes.get("warnings", []))
+    add_outcome_reasons(builder, classes.get("outcomes", []))
 
 
 _NAMESPACE = re.compile(r"^(tf\.)?(keras|tf_keras)\.")

@@ -116,6 +116,8 @@ def _collect_records(ctx: Context, npz_path: Path) -> tuple[list[dict[str, Any]]
     try:
         for name, (kind, value) in ctx.records.items():
             summary, array = summarize(name, kind, value)
+            if name in ctx.precisions:
+                summary["precision"] = ctx.precisions[name]
             summaries.append(summary)
             if array is not None:
                 arrays[name] = array

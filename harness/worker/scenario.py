@@ -219,6 +219,7 @@ class Context:
         self.unsafe_refusal = "" if unsafe == UNSAFE_ALLOWED else (unsafe or "the plan does not allow unsafe formats")
         self.checks: list[CheckResult] = []
         self.records: dict[str, tuple[str | None, Any]] = {}
+        self.precisions: dict[str, str] = {}
         self.notes: list[str] = []
         self.seeding: list[str] = []
 
@@ -233,21 +234,31 @@ class Context:
         self.checks.append(result)
         return result.ok
 
-    def record(self, name: str, value: Any, kind: str | None = None) -> None:
+    def record(self, name: str, value: Any, kind: str | None = None, *, precision: str | None = None) -> None:
         """Store a named output for cross-environment comparison.
 
-        ``kind`` is inferred (array, scalar, config, text) unless given; pass ``"ordering"`` for an element order,
-        ``"api_map"`` for a mapping of symbol to availability, ``"call"`` for one API call's outcome (a mapping with
-        ``outcome``, one of accepted / warned / deprecated / renamed / ignored / rejected, and its ``error`` or
-        ``warning``: judged by how the outcome moved, not by its wording), ``"warnings"`` for the warnings some
-        calls raise (a list, or call label -> list: new ones warn, rewording is only noted) and ``"info"`` for what
-        identifies the environment (versions, backends): shown in reports, never judged as drift.
+        ``kind`` is inferred (array, scalar, config, text) unless given. Pass:
+        - ``"ordering"`` for an element order; ``"api_map"`` for a mapping of symbol to availability;
+        - ``"call"`` for one API call's outcome (a mapping with ``outcome``: accepted / warned / deprecated / renamed /
+          ignored / rejected, and its ``error`` or ``warning``), judged by how the outcome moved, not by its words;
+        - ``"outcomes"`` for label -> outcome text of several calls (a failure reads ``rejected: …``, ``error: …``,
+          ``unavailable: …``, ``absent`` or an exception's name);
+        - ``"warnings"`` for the warnings some calls raise (a list, or call label -> list): new ones warn, a
+          rewording is only noted;
+        - ``"info"`` for what identifies the environment (versions, backends): shown in reports, never judged.
+
+        ``precision`` names the float dtype an array was computed in when it is stored wider (a loss computed from
+        float16 activations, kept as float64): drift then allows that dtype's tolerance, not the storage's.
         """
         if name in self.records:
             raise ValueError(f"record {name!r} made twice in {self.scenario_id}")
         if kind is not None and kind not in RECORD_KINDS:
             raise ValueError(f"record kind {kind!r} is not one of {RECORD_KINDS}")
+        if precision is not None and precision not in PRECISIONS:
+            raise ValueError(f"record precision {precision!r} is not one of {PRECISIONS}")
         self.records[name] = (kind, value)
+        if precision is not None:
+            self.precisions[name] = precision
 
     def note(self, text: str) -> None:
         """Attach a free-text observation to the result (e.g. which load path a framework took)."""
@@ -258,7 +269,9 @@ class Context:
         return [c for c in self.checks if not c.ok]
 
 
-RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "call", "warnings", "text", "info")
+#: Float dtypes a record may say it was computed in (drift has a default tolerance for each).
+PRECISIONS = ("float16", "bfloat16", "float32", "float64")
+RECORD_KINDS = ("array", "scalar", "ordering", "config", "api_map", "call", "warnings", "outcomes", "text", "info")
 
 
 def jsonable(value: Any) -> Any:
