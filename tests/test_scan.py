@@ -8,6 +8,7 @@ prober's answers in the findings tests are written by hand to the shape the prob
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 import warnings
@@ -248,13 +249,18 @@ def test_the_prober_suggests_a_same_named_object_in_a_sibling_namespace(fakefw, 
     assert answer.symbols["fakefw.Stub"].suggestions == []  # no sibling holds a real Stub
 
 
-def test_a_lookup_goes_through_the_getter_and_reports_its_error():
-    answer = symbols.probe(
-        {"lookups": [{"getter": "json.loads", "value": "[]"}, {"getter": "json.loads", "value": "{"}]}
-    )
-    ok, bad = answer["lookups"]
+def test_a_lookup_goes_through_the_getter_and_reports_its_error(monkeypatch):
+    monkeypatch.setattr(symbols, "_GETTER", re.compile(r"json\.loads"))  # a stand-in getter for Keras's
+    lookups = [{"getter": "json.loads", "value": "[]"}, {"getter": "json.loads", "value": "{"}]
+    ok, bad = symbols.probe({"lookups": lookups})["lookups"]
     assert ok["resolved"] == "builtins.list" and not ok["error"]
     assert not bad["resolved"] and bad["error"].startswith("JSONDecodeError")
+
+
+def test_the_prober_calls_nothing_but_a_keras_string_getter(tmp_path):
+    planted = tmp_path / "planted"
+    answer = symbols.probe({"lookups": [{"getter": "os.mkdir", "value": str(planted)}]})
+    assert answer["lookups"][0]["error"] == "not a known string getter: not called" and not planted.exists()
 
 
 # ------------------------------------------------------------------------------------------------ findings
@@ -492,6 +498,39 @@ def test_a_bad_path_is_one_line_naming_it_and_exit_2(capsys):
 def test_an_unknown_environment_is_a_usage_error(capsys):
     code = main(["scan", str(FIXTURES), "--baseline", "torch2.5", "--candidate", "torch9"])
     assert code == 2 and "unknown environment 'torch9'" in capsys.readouterr().err
+
+
+def fake_python(tmp_path: Path, body: str):
+    """A Provisioned whose interpreter is a shell script: how the prober's process is bounded, without a venv."""
+    from harness.provision import Provisioned
+
+    script = tmp_path / "venv" / "bin" / "python"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return Provisioned(python=script, packages={}, lock_text="", lock_sha256="0" * 64)
+
+
+def test_a_prober_that_hangs_is_killed_at_its_timeout(tmp_path):
+    import time
+
+    from harness.errors import HarnessError
+    from harness.scan.probe import _run_prober
+
+    prov = fake_python(tmp_path, "sleep 30")
+    started = time.perf_counter()
+    with pytest.raises(HarnessError, match=r"timed out after 0\.5 s"):
+        _run_prober(prov, {"PATH": "/usr/bin:/bin"}, {"symbols": []}, timeout=0.5)
+    assert time.perf_counter() - started < 10
+
+
+def test_a_prober_that_fails_is_one_error_with_its_stderr(tmp_path):
+    from harness.errors import HarnessError
+    from harness.scan.probe import _run_prober
+
+    prov = fake_python(tmp_path, "echo 'ModuleNotFoundError: No module named harness' >&2; exit 1")
+    with pytest.raises(HarnessError, match="exited with code 1: ModuleNotFoundError"):
+        _run_prober(prov, {"PATH": "/usr/bin:/bin"}, {"symbols": []}, timeout=10)
 
 
 def test_the_probe_key_follows_the_lock_the_variables_and_the_request(tmp_path):

@@ -22,6 +22,7 @@ import pytest
 from harness import matrix as matrix_mod
 from harness.cli import main
 from harness.scan import ScanReport, run_scan
+from harness.scan.probe import probe_environment
 from harness.worker import scenario as scenario_mod
 from tests.conftest import ROOT
 from tests.test_scan import DYNAMIC_FILE, FIXTURES, KERAS_FILE, TORCH_FILE, expected_lines
@@ -107,6 +108,14 @@ def test_an_unchanged_scan_is_taken_from_the_cache(matrix, torch_scan):
     again = run_scan(matrix, [str(FIXTURES)], "torch2.5", "torch2.13")
     assert again.reused == {"torch2.5": True, "torch2.13": True}
     assert again.findings == torch_scan.findings
+
+
+def test_a_scan_provisions_an_absent_environment_through_the_runs_code_path(matrix, tmp_path):
+    request = {"symbols": ["torch.nn.Linear", "torch.onnx.dynamo_export"], "calls": [], "lookups": []}
+    answer = probe_environment(matrix, "torch2.13", request, venv_root=tmp_path, cache_root=tmp_path / "cache")
+    assert (tmp_path / "torch2-13" / "bin" / "python").exists()  # created here, by harness.provision
+    assert answer.versions["torch"].startswith("2.13.0") and not answer.reused
+    assert answer.symbols["torch.nn.Linear"].works and not answer.symbols["torch.onnx.dynamo_export"].resolved
 
 
 def test_the_command_exits_1_on_breaking_code_and_0_on_stable_code(capsys, torch_scan):

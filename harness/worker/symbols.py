@@ -253,8 +253,15 @@ def _signature_of(name: str) -> inspect.Signature | None:
         return None
 
 
+#: The only framework functions the prober calls: Keras's string getters (``keras.losses.get``), nothing else.
+_GETTER = re.compile(r"(tensorflow\.keras|tf_keras|keras)\.(initializers|activations|optimizers|losses|metrics|"
+                     r"regularizers|constraints)\.get")  # fmt: skip
+
+
 def _lookup(getter: str, value: str) -> dict[str, str]:
     """A string identifier through the framework's own getter (``keras.losses.get("mse")``)."""
+    if not _GETTER.fullmatch(getter):
+        return {"getter": getter, "value": value, "resolved": "", "error": "not a known string getter: not called"}
     try:
         func, _ = _looked_up(getter)
         with warnings.catch_warnings():
