@@ -35,3 +35,7 @@ def export(model: nn.Module, example: torch.Tensor, path: str):
     program = torch.onnx.dynamo_export(model, example)  # expect: missing
     exported = torch.export.export(model, (example,))  # expect: default-changed
     return program, exported
+
+
+def quantize(model: nn.Module) -> nn.Module:
+    return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)  # expect: deprecated
