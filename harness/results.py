@@ -41,8 +41,20 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "results.schema.json"
 RecordKind = Literal["array", "scalar", "ordering", "config", "api_map", "call", "warnings", "outcomes", "text", "info"]
 
 
+class _SharedFields(set[str]):
+    """The field names given to every read model of one class that was given exactly these (``_share_fields_sets``)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a field that a shared fields set lacks gives this model a set of its own first (copy on write:
+        the other models sharing it were not given that field)."""
+        fields = self.__pydantic_fields_set__
+        if type(fields) is _SharedFields and name not in fields:
+            object.__setattr__(self, "__pydantic_fields_set__", set(fields))
+        super().__setattr__(name, value)
 
 
 class CheckResult(_Model):
@@ -178,6 +190,10 @@ class RelayResult(_Model):
         default="n/a", description="The weights' layout against the producer's: same, renamed (k of n), layout-changed."
     )
     optimizer: str = "n/a"
+    signatures: str = Field(
+        default="n/a",
+        description="The serving signatures the consumer reads from a SavedModel (names, inputs, outputs).",
+    )
     error_class: str = ""
     message: str = ""
     warnings: list[str] = Field(default_factory=list)
@@ -374,27 +390,34 @@ def _problem(path: Path, exc: ValidationError) -> str:
 
 
 def _share(models: list[Any], cls: type[BaseModel]) -> None:
-    """``models`` (all of class ``cls``) given one shared set of ``cls``'s field names where they had every field."""
-    full = _ALL_FIELDS.setdefault(cls, set(cls.model_fields))
-    count, assign = len(full), object.__setattr__
+    """``models`` (all of class ``cls``) given one shared set per distinct set of field names they were given."""
+    shared = _SHARED.setdefault(cls, {})
+    every = frozenset(cls.model_fields)
+    full = shared.setdefault(every, _SharedFields(every))
+    count, assign = len(every), object.__setattr__
     for model in models:
-        if len(model.__pydantic_fields_set__) == count:  # a subset of the fields as large as all of them
+        fields = model.__pydantic_fields_set__
+        if len(fields) == count:  # a subset of the fields as large as all of them: the common case, no lookup
             assign(model, "__pydantic_fields_set__", full)
+        else:
+            key = frozenset(fields)
+            assign(model, "__pydantic_fields_set__", shared.get(key) or shared.setdefault(key, _SharedFields(key)))
 
 
-#: Per model class, one set of all its field names, shared by every instance read with all of them set.
-_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
+#: Per model class, one shared fields set per distinct set of field names read.
+_SHARED: dict[type[BaseModel], dict[frozenset[str], _SharedFields]] = {}
 
 
 def _share_fields_sets(doc: EnvironmentResult) -> None:
-    """Give the many small models of a read document one shared ``model_fields_set`` per class.
+    """Give the many small models of a read document one shared ``model_fields_set`` per class and keys read.
 
     pydantic keeps a set of the field names each instance was given: about 700 bytes per object, the largest part
-    of a read document (each cell, record, check, warning and relay row is a model; ``write_result`` writes every
-    field, so each set holds all of them). Sharing one set per class takes 40% off a run's memory and changes
-    nothing pydantic reads: the set is only ever added to (on assignment) with names it already holds, and an
-    instance given fewer fields keeps a set of its own, so ``exclude_unset`` still sees exactly what the file held.
-    Only the models a document has by the thousand are walked (the few others keep their own sets).
+    of a read document (each cell, record, check, warning and relay row is a model, and the models of one class
+    are all given the same fields: every one ``write_result`` writes, or every one the writer's version had).
+    Sharing one set per class and keys takes 40% off a run's memory and changes nothing pydantic reads: a model
+    assigned a field its shared set lacks gets a set of its own first (``_Model.__setattr__``), so
+    ``exclude_unset`` still sees exactly what the file, and later assignments, gave each model. Only the models a
+    document has by the thousand are walked (the few others keep their own sets).
     """
     cells = doc.scenarios
     _share(cells, ScenarioResult)

@@ -227,17 +227,24 @@ def test_load_run_pauses_the_garbage_collector_and_always_restores_it(tmp_path, 
 
 
 def test_a_read_document_shares_one_fields_set_per_class_and_keeps_what_the_file_held(tmp_path):
-    """Read cells share one ``model_fields_set`` (memory), yet a cell given fewer fields still says which it had."""
+    """Read cells share one ``model_fields_set`` per set of keys (memory), yet each still says exactly which fields
+    the file gave it, and an assignment of a field it lacked changes only that cell's."""
     results.write_result(tmp_path / "tf.json", make_doc())
     data = make_doc().model_dump(mode="json")
-    del data["scenarios"][1]["traceback"]  # a cell written without one of its fields
+    for cell in data["scenarios"]:
+        del cell["traceback"]  # cells written without one of their fields (an older writer's, say)
     (tmp_path / "short.json").write_text(json.dumps(data))
     full, short = results.read_result(tmp_path / "tf.json"), results.read_result(tmp_path / "short.json")
     every = set(ScenarioResult.model_fields)
     shared = full.scenarios[0].model_fields_set
-    assert shared is full.scenarios[1].model_fields_set is short.scenarios[0].model_fields_set
-    assert full.scenarios[0].model_fields_set == every
-    assert short.scenarios[1].model_fields_set == every - {"traceback"}
+    assert shared is full.scenarios[1].model_fields_set and shared == every
+    lacking = short.scenarios[0].model_fields_set
+    assert lacking is short.scenarios[1].model_fields_set and lacking == every - {"traceback"}
     assert "traceback" not in short.scenarios[1].model_dump(exclude_unset=True)
-    full.scenarios[0].message = "changed"  # assignment still works, and the shared set stays the full one
+    short.scenarios[0].traceback = "Traceback ..."  # copy on write: the other cell was still not given one
+    assert short.scenarios[0].model_fields_set == every and short.scenarios[1].model_fields_set == every - {"traceback"}
+    assert "traceback" in short.scenarios[0].model_dump(exclude_unset=True)
+    assert "traceback" not in short.scenarios[1].model_dump(exclude_unset=True)
+    full.scenarios[0].message = "changed"  # a field the shared set holds: no copy needed, nothing else changes
     assert full.scenarios[0].message == "changed" and full.scenarios[1].model_fields_set == every
+    assert full.scenarios[1] == make_doc().scenarios[1]
