@@ -388,3 +388,57 @@ def torch_ddp_gloo_two_processes(ctx: Context) -> None:
     ctx.check("ranks_in_sync_after_step", param_gap == 0.0, max_abs_error=param_gap)
     mean_gap = max_gap(np.mean([r["loss"] for r in ranks]), single["loss"])
     ctx.check("mean_rank_loss_equals_single", mean_gap <= ONE_STEP_TOLERANCE, max_abs_error=mean_gap)
+
+
+# --- torch: DDP with gloo in the worker's own process (world size 1) -----------------------------------------------
+
+
+def _single_rank_ddp(torch: Any) -> dict[str, Any]:
+    """One gloo rank over an in-memory store: DDP's wrapper, one backward and one SGD step, and the plain model's."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        wrapped = torch.nn.parallel.DistributedDataParallel(_torch_model(torch))
+        x, y = fixed_data()
+        loss = torch.nn.functional.cross_entropy(wrapped(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        grads = flat([p.grad.detach().numpy() for p in wrapped.parameters()])
+        torch.optim.SGD(wrapped.parameters(), lr=0.1).step()
+        return {
+            "loss": float(loss.detach()),
+            "grads": grads,
+            "state_dict_keys": sorted(wrapped.state_dict()),
+            "module_keys": sorted(wrapped.module.state_dict()),
+            "backend": str(dist.get_backend()),
+        }
+    finally:
+        dist.destroy_process_group()
+
+
+@scenario(area="distribution", requires=["torch"], timeout=CHILD_TIMEOUT_S)
+def torch_ddp_gloo_one_process(ctx: Context) -> None:
+    """Catches DDP's plumbing changing in the default run's time (the two-process scenario runs nightly in
+    matrix-extras.yaml): ``init_process_group`` with the gloo backend over an in-memory ``HashStore``, the wrapper's
+    ``state_dict`` keys (the ``module.`` prefix checkpoints carry), and one step through DDP equal to one without."""
+    import torch
+
+    refusal = loopback_refusal()
+    if refusal is not None:
+        ctx.skip(refusal)
+    ctx.record("torch", torch.__version__, kind="info")
+    try:
+        ddp = _single_rank_ddp(torch)
+    except Exception as exc:
+        ctx.fail(f"DDP with gloo in one process: {error_text(exc, 600)}")
+    single = _single_process(torch)
+    ctx.record("backend", ddp["backend"], kind="config")
+    ctx.record("state_dict_keys", ddp["state_dict_keys"], kind="config")
+    ctx.record("ddp_loss", np.array([ddp["loss"]], dtype=np.float64), precision="float32")
+    ctx.record("ddp_grads", np.array(ddp["grads"], dtype=np.float64), precision="float32")
+    prefixed = [f"module.{key}" for key in ddp["module_keys"]]
+    ctx.check("state_dict_keys_carry_module_prefix", ddp["state_dict_keys"] == prefixed, keys=ddp["state_dict_keys"])
+    gap = max_gap(ddp["grads"], single["grads"])
+    ctx.check("one_rank_grads_equal_plain_grads", gap <= ONE_STEP_TOLERANCE, max_abs_error=gap)
+    loss_gap = max_gap(ddp["loss"], single["loss"])
+    ctx.check("one_rank_loss_equals_plain_loss", loss_gap <= ONE_STEP_TOLERANCE, max_abs_error=loss_gap)

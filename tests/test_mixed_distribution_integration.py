@@ -60,7 +60,8 @@ def test_every_cell_passes_or_skips_for_want_of_its_framework(run):
     ran = {key for key, status in statuses.items() if status == "pass"}
     torch_ids = {"mixed_precision.torch_autocast_cpu_bfloat16", "mixed_precision.torch_amp_namespace_move"}
     keras_ids = {"mixed_precision.keras_policy_dtypes", "mixed_precision.keras_loss_scale_optimizer"}
-    assert {(env, i) for env in TORCH_ENVS for i in {*torch_ids, "distribution.torch_ddp_gloo_two_processes"}} <= ran
+    ddp_ids = {"distribution.torch_ddp_gloo_two_processes", "distribution.torch_ddp_gloo_one_process"}
+    assert {(env, i) for env in TORCH_ENVS for i in {*torch_ids, *ddp_ids}} <= ran
     assert {(env, i) for env in KERAS_ENVS for i in {*keras_ids, "distribution.keras_mirrored_two_cpus"}} <= ran
 
 
@@ -188,6 +189,19 @@ def test_ddp_averaged_gradients_equal_one_process_in_both_torch_versions(run):
         np.testing.assert_allclose(losses.mean(), array(run, env, sid, "single_loss")[0], atol=1e-6)
         assert all(c.ok for c in docs[env].cell(sid).checks)
     assert np.array_equal(array(run, "torch2.5", sid, "ddp_grads"), array(run, "torch2.13", sid, "ddp_grads"))
+
+
+def test_ddp_in_one_process_matches_the_plain_step_and_the_two_process_reference(run):
+    """The default run's DDP scenario: one gloo rank's gradients are the whole batch's, the ones the two-process
+    scenario's single-process reference computes from the same weights and data, in both torch versions."""
+    _, docs = run
+    sid = "distribution.torch_ddp_gloo_one_process"
+    for env in TORCH_ENVS:
+        reference = array(run, env, "distribution.torch_ddp_gloo_two_processes", "single_grads")
+        np.testing.assert_allclose(array(run, env, sid, "ddp_grads"), reference, rtol=0, atol=1e-6)
+        keys = value(docs, env, sid, "state_dict_keys")
+        assert keys == ["module.0.bias", "module.0.weight", "module.2.bias", "module.2.weight"], env
+        assert value(docs, env, sid, "backend") == "gloo"
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
