@@ -49,6 +49,7 @@ class RelayDelta(_Model):
     candidate: RelayResult
     baseline_outcome: str = Field(description="A loading its own artifact; 'absent' when A did not try.")
     baseline_optimizer: str = "n/a"
+    baseline_signatures: str = Field("n/a", description="The serving signatures A reads from its own SavedModel.")
     candidate_own_outcome: str = Field(
         "absent", description="B loading its own artifact of the same model and format: is the break B's own?"
     )
@@ -153,6 +154,7 @@ def _relay(base: EnvironmentResult, cand: EnvironmentResult) -> list[RelayDelta]
             candidate=row,
             baseline_outcome=outcome,
             baseline_optimizer=optimizer,
+            baseline_signatures=ref.signatures if ref else "n/a",
             candidate_own_outcome=cand_own.get(_relay_key(row), "absent"),
         )
         deltas.append(delta)

@@ -145,6 +145,7 @@ def relay_results(consumer: str, cell: Planned, manifest: Manifest, result: Scen
                     training_max_abs_error=_number(value.get("training_max_abs_error")),
                     weights=str(value.get("weights", "n/a")),
                     optimizer=str(value.get("optimizer", "n/a")),
+                    signatures=str(value.get("signatures", "n/a"))[:2000],
                     error_class=str(value.get("error_class", "")),
                     message=str(value.get("message", "")),
                     warnings=[str(w) for w in value.get("warnings", [])],

@@ -187,6 +187,37 @@ def _load_weights(path: Path, model_name: str) -> Loaded:
     return Loaded(predict=lambda x: predict(model, x), optimizer=None, model=model)
 
 
+def signature_views(signatures: Any) -> dict[str, Any]:
+    """A SavedModel's serving signatures as TF Serving reads them: per name, the input names with shape and dtype,
+    and the output keys (a serving client is built against exactly these)."""
+    views: dict[str, Any] = {}
+    for name, signature in sorted(signatures.items()):
+        _, inputs = signature.structured_input_signature
+        views[str(name)] = {
+            "inputs": {key: [list(spec.shape.as_list()), spec.dtype.name] for key, spec in sorted(inputs.items())},
+            "outputs": sorted(signature.structured_outputs),
+        }
+    return views
+
+
+def signatures_text(model: Any) -> str:
+    """One line naming the signatures a loaded SavedModel offers (``n/a`` for a Keras model, which has none):
+    the relay compares B's reading of A's files with A's own."""
+    signatures = getattr(model, "signatures", None)
+    if signatures is None or not hasattr(signatures, "items"):
+        return "n/a"
+    try:
+        views = signature_views(signatures)
+    except Exception as exc:  # a signature this TensorFlow cannot describe is itself the finding
+        return f"unreadable: {type(exc).__name__}"
+    return "; ".join(_signature_line(name, view) for name, view in views.items()) or "none"
+
+
+def _signature_line(name: str, view: dict[str, Any]) -> str:
+    inputs = ", ".join(f"{key} {shape} {dtype}" for key, (shape, dtype) in view["inputs"].items())
+    return f"{name}({inputs}) -> {', '.join(view['outputs'])}"
+
+
 def _load_tf_saved_model(path: Path, model_name: str) -> Loaded:
     import tensorflow as tf
 

@@ -187,6 +187,7 @@ def consume(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
         layout = relay_model.layout(model)
         training = relay_model.training_predict(model, x) if entry.get("training_predictions") is not None else None
     result = compared(attempt, got, entry, training=training, layout=layout)
+    result["signatures"] = _keras_io.signatures_text(model)
     if not fmt.keeps_optimizer:
         result["optimizer"] = "n/a"
         return fallback_only(result, attempt)

@@ -19,6 +19,7 @@ import numpy as np
 from harness.worker.errors import error_text
 from harness.worker.scenario import Context, scenario
 from scenarios._frameworks import is_keras3, keras, keras_backend, keras_identity, to_numpy
+from scenarios._keras_io import signature_views
 from scenarios.training import fixed_data, fixed_model
 
 
@@ -101,15 +102,6 @@ def tflite(ctx: Context) -> None:
     ctx.check("something_converts", "converted" in outcomes.values(), **outcomes)
 
 
-def _signature_view(signature: Any) -> dict[str, Any]:
-    """A serving signature as TF Serving reads it: input names with shape and dtype, and the output keys."""
-    _, inputs = signature.structured_input_signature
-    return {
-        "inputs": {name: [list(spec.shape.as_list()), spec.dtype.name] for name, spec in sorted(inputs.items())},
-        "outputs": sorted(signature.structured_outputs),
-    }
-
-
 @scenario(area="converters", requires=["keras", "tensorflow"], timeout=300)
 def saved_model_signatures(ctx: Context) -> None:
     """Catches a change of the serving signatures of an exported model as TF Serving reads them (signature names,
@@ -130,7 +122,7 @@ def saved_model_signatures(ctx: Context) -> None:
         else:
             tf.saved_model.save(model, str(export))
         loaded = tf.saved_model.load(str(export))
-        signatures = {name: _signature_view(sig) for name, sig in sorted(loaded.signatures.items())}
+        signatures = signature_views(loaded.signatures)
         ctx.record("signatures", signatures, kind="config")
         serving = loaded.signatures["serving_default"]
         (input_name,) = signatures["serving_default"]["inputs"]

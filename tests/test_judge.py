@@ -512,3 +512,41 @@ def test_a_record_computed_in_half_precision_is_compared_at_that_precision(tmp_p
     assert at_precision.verdict == "GO-WITH-WARNINGS" and of(at_precision, "warning") == ["drift-within"]
     assert "rtol 0.001" in at_precision.reasons[0].summary
     assert summarize("loss", None, losses)[0]["dtype"] == "float64"
+
+
+def test_serving_signatures_read_differently_from_a_savedmodel_block(tmp_path):
+    """A serving client built against what A's SavedModel offers sends ``inputs`` to a signature B reads as
+    ``keras_tensor``: the load and predictions agree, the client still breaks."""
+    ours = "serving_default(inputs [None, 4] float32) -> output_0"
+    theirs = "serving_default(keras_tensor [None, 4] float32) -> output_0"
+    rows = {m: dict(model=m, format="export", max_abs_error=0.0) for m in ("functional", "sequential")}
+    verdict = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "loaded", signatures=ours, **r) for r in rows.values()],
+        cand_relay=[relay_row("A", "B", "loaded", signatures=theirs, **r) for r in rows.values()],
+    )
+    assert verdict.verdict == "NO-GO"
+    (reason,) = verdict.reasons
+    assert reason.kind == "relay" and reason.records == [
+        "relay:keras:export::functional",
+        "relay:keras:export::sequential",
+    ]
+    assert f"A reads {ours}; B reads {theirs}" in reason.summary
+    unchanged = verdict_of(
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "loaded", signatures=ours, **rows["functional"])],
+        cand_relay=[relay_row("A", "B", "loaded", signatures=ours, **rows["functional"])],
+    )
+    assert unchanged.verdict == "GO"
+    keras_models = verdict_of(  # a Keras model read back has no signatures: never compared
+        tmp_path,
+        [cell("a.x")],
+        [cell("a.x")],
+        base_relay=[relay_row("A", "A", "loaded", signatures=ours, **rows["functional"])],
+        cand_relay=[relay_row("A", "B", "loaded", **rows["functional"])],
+    )
+    assert keras_models.verdict == "GO"

@@ -49,7 +49,34 @@ def _drift_detail(group: list[RelayDelta]) -> str:
     return ""
 
 
+def signatures_changed(delta: RelayDelta) -> bool:
+    """B reads other serving signatures from A's SavedModel than A does: a serving client built on A breaks."""
+    before, after = delta.baseline_signatures, delta.candidate.signatures
+    return "n/a" not in (before, after) and before != after
+
+
+def _signature_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
+    """One reason per format and change: every model's signatures read differently for the same cause."""
+    groups: dict[tuple[str, str, str, str], list[RelayDelta]] = {}
+    for delta in (d for d in deltas if signatures_changed(d)):
+        row = delta.candidate
+        groups.setdefault((row.family, row.format, delta.baseline_signatures, row.signatures), []).append(delta)
+    for (family, fmt, before, after), group in groups.items():
+        models = sorted(d.candidate.model for d in group)
+        scenario = f"relay:{family}:{fmt}"
+        builder.add(
+            "no-go",
+            "relay",
+            [scenario],
+            f"serving signatures of {family} models saved as {fmt} on {builder.base} ({', '.join(models)}) read "
+            f"differently on {builder.cand}: {builder.base} reads {before[:300]}; {builder.cand} reads {after[:300]}",
+            records=[f"{scenario}::{m}" for m in models],
+            reproduce=builder.relay_rerun(),
+        )
+
+
 def add_relay_reasons(builder: Builder, deltas: list[RelayDelta]) -> None:
+    _signature_reasons(builder, deltas)
     groups: dict[tuple[Any, ...], list[RelayDelta]] = {}
     for delta in deltas:
         cls, row = _relay_class(delta), delta.candidate
