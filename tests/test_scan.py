@@ -433,17 +433,33 @@ def test_markdown_escapes_text_from_files_and_json_round_trips():
     )
 
 
-def test_findings_become_one_reason_per_cause_and_decide_the_verdict(tmp_path):
-    (tmp_path / "matrix.yaml").write_text(
-        "scenarios:\n  ids: [layer_init.keras_dense]\nenvironments:\n"
-        '  - name: tf2.15-keras2\n    packages: {tensorflow-cpu: "2.15.1", keras: "2.15.0"}\n'
-        '  - name: tf2.16-keras3\n    packages: {tensorflow-cpu: "2.16.2", keras: "3.3.3"}\n'
-    )
+OFFLINE_MATRIX = """
+scenarios:
+  ids: [fault.a_first_passes]
+environments:
+  - name: tf2.15-keras2
+    packages: {tensorflow-cpu: "2.15.1", keras: "2.15.0"}
+  - name: tf2.16-keras3
+    packages: {tensorflow-cpu: "2.16.2", keras: "3.3.3"}
+  - name: torch2.5
+    packages: {torch: "2.5.1"}
+"""
+
+
+@pytest.fixture
+def matrix_args(tmp_path, monkeypatch) -> list[str]:
+    """A matrix of its own and the fake scenario package: these tests never depend on the library's scenarios."""
+    monkeypatch.syspath_prepend(str(RESOURCES))
+    (tmp_path / "matrix.yaml").write_text(OFFLINE_MATRIX)
+    return ["--matrix", str(tmp_path / "matrix.yaml"), "--scenario-packages", "fake_scenarios"]
+
+
+def test_findings_become_one_reason_per_cause_and_decide_the_verdict(tmp_path, matrix_args):
     weights = np.linspace(-1, 1, 16, dtype=np.float32)
     run_dir = tmp_path / "results" / "r1"
     for env in ("tf2.15-keras2", "tf2.16-keras3"):
-        env_doc(run_dir, env, [cell("layer_init.keras_dense", w=weights)], run_id="r1")
-    common = ["--matrix", str(tmp_path / "matrix.yaml"), "--results-dir", str(tmp_path / "results"), "--run", "r1"]
+        env_doc(run_dir, env, [cell("fault.a_first_passes", w=weights)], run_id="r1")
+    common = [*matrix_args, "--results-dir", str(tmp_path / "results"), "--run", "r1"]
     pair = ["--baseline", "tf2.15-keras2", "--candidate", "tf2.16-keras3"]
     assert main(["gonogo", *common, *pair]) == 0  # the run alone: GO
 
@@ -489,14 +505,14 @@ def test_a_waiver_on_scan_lines_waives_the_finding():
 # ------------------------------------------------------------------------------------------ command, cache
 
 
-def test_a_bad_path_is_one_line_naming_it_and_exit_2(capsys):
-    code = main(["scan", "no/such/dir", "--baseline", "torch2.5", "--candidate", "torch2.13"])
+def test_a_bad_path_is_one_line_naming_it_and_exit_2(capsys, matrix_args):
+    code = main(["scan", *matrix_args, "no/such/dir", "--baseline", "tf2.15-keras2", "--candidate", "tf2.16-keras3"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "scan: no/such/dir: no such file or folder"
 
 
-def test_an_unknown_environment_is_a_usage_error(capsys):
-    code = main(["scan", str(FIXTURES), "--baseline", "torch2.5", "--candidate", "torch9"])
+def test_an_unknown_environment_is_a_usage_error(capsys, matrix_args):
+    code = main(["scan", *matrix_args, str(FIXTURES), "--baseline", "torch2.5", "--candidate", "torch9"])
     assert code == 2 and "unknown environment 'torch9'" in capsys.readouterr().err
 
 
