@@ -454,7 +454,7 @@ def matrix_args(tmp_path, monkeypatch) -> list[str]:
     return ["--matrix", str(tmp_path / "matrix.yaml"), "--scenario-packages", "fake_scenarios"]
 
 
-def test_findings_become_one_reason_per_cause_and_decide_the_verdict(tmp_path, matrix_args):
+def test_findings_become_one_reason_per_cause_and_decide_the_verdict(tmp_path, matrix_args, monkeypatch):
     weights = np.linspace(-1, 1, 16, dtype=np.float32)
     run_dir = tmp_path / "results" / "r1"
     for env in ("tf2.15-keras2", "tf2.16-keras3"):
@@ -473,15 +473,10 @@ def test_findings_become_one_reason_per_cause_and_decide_the_verdict(tmp_path, m
         "scan:a.py",
         "scan:b.py",
     ]
+    assert "at a.py:3:5, b.py:9:5: gone" in reasons[0].summary  # the lines, in the text a reader sees
 
-    import harness.scan
-
-    original = harness.scan.run_scan
-    harness.scan.run_scan = lambda *a, **k: broken  # the scan's probing is the integration test's business
-    try:
-        assert main(["gonogo", *common, *pair, "--scan", "src"]) == 1
-    finally:
-        harness.scan.run_scan = original
+    monkeypatch.setattr("harness.scan.run_scan", lambda *a, **k: broken)  # probing: the integration test's business
+    assert main(["gonogo", *common, *pair, "--scan", "src"]) == 1
     verdict = json.loads((run_dir / "gonogo" / "tf2.15-keras2__tf2.16-keras3.json").read_text())
     assert verdict["verdict"] == "NO-GO"
     assert [r["kind"] for r in verdict["reasons"]][:2] == ["scan-broken", "scan-changed"]

@@ -19,11 +19,22 @@ from harness.scan.model import Finding, ScanReport
 
 __all__ = ["scan_reasons", "with_scan"]
 
+_SHOWN = 5  # locations named in a reason's summary; its records list them all
 _KINDS: dict[str, tuple[Severity, ReasonKind]] = {
     "no-go": ("no-go", "scan-broken"),
     "warning": ("warning", "scan-changed"),
     "info": ("fixed", "scan-fixed"),
 }
+
+
+def _summary(report: ScanReport, found: list[Finding], hints: list[str]) -> str:
+    """What changed for the symbol, A -> B, where (the first lines), the detail and any suggestion."""
+    first = found[0]
+    where = ", ".join(f"{f.path}:{f.line}:{f.col}" for f in found[:_SHOWN])
+    where += f" (+{len(found) - _SHOWN} more)" if len(found) > _SHOWN else ""
+    moved = f"{first.status_a} on {report.baseline} -> {first.status_b} on {report.candidate}"
+    suggestion = f"; suggestion: use {', '.join(hints)}" if hints else ""
+    return f"{first.symbol}: {first.change} ({moved}) at {where}: {first.detail}{suggestion}"
 
 
 def scan_reasons(report: ScanReport, reproduce: str) -> list[Reason]:
@@ -32,11 +43,9 @@ def scan_reasons(report: ScanReport, reproduce: str) -> list[Reason]:
     for finding in report.findings:
         groups.setdefault((finding.severity, finding.symbol, finding.change, finding.detail), []).append(finding)
     reasons = []
-    for (severity, symbol, change, detail), found in sorted(groups.items()):
+    for (severity, _, _, _), found in sorted(groups.items()):
         level, kind = _KINDS[severity]
         hints = sorted({s for f in found for s in f.suggestions})
-        summary = f"{symbol}: {change} ({found[0].status_a} on {report.baseline} -> {found[0].status_b} on " \
-            f"{report.candidate}): {detail}" + (f"; suggestion: use {', '.join(hints)}" if hints else "")  # fmt: skip
         reasons.append(
             Reason(
                 severity=level,
@@ -44,7 +53,7 @@ def scan_reasons(report: ScanReport, reproduce: str) -> list[Reason]:
                 scenarios=sorted({f"scan:{f.path}" for f in found}),
                 records=[f"scan:{f.path}::{f.line}:{f.col}" for f in found],
                 count=len(found),
-                summary=summary[:900],
+                summary=_summary(report, found, hints)[:900],
                 numbers={"lines": len(found), "suggestions": hints},
                 reproduce=reproduce,
             )
