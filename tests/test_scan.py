@@ -370,6 +370,14 @@ def test_deprecation_move_and_kwargs_only_keywords_warn_and_a_starred_call_is_no
     assert {f.change for f in starred} == {"deprecated", "moved"}  # the binding cannot be checked
 
 
+def test_tf_keras_repackaging_keras_2_is_not_a_move():
+    a = answer({"tf.keras.layers.Dense": sym(qualified="keras.src.layers.core.dense.Dense")})
+    b = answer({"tf.keras.layers.Dense": sym(qualified="tf_keras.src.layers.core.dense.Dense")})
+    assert findings_of([use("tf.keras.layers.Dense", 1, "attribute")], a, b) == []
+    c = answer({"tf.keras.layers.Dense": sym(qualified="tf_keras.src.layers.dense.Dense")})
+    assert [f.change for f in findings_of([use("tf.keras.layers.Dense", 1, "attribute")], a, c)] == ["moved"]
+
+
 def test_fixed_in_b_is_info_absent_in_both_is_no_finding_and_stable_is_nothing():
     a = answer({"fw.New": {"resolved": False, "error": "AttributeError"}, "fw.Same": sym(params=[param("x", "1")])})
     b = answer({"fw.New": sym(), "fw.Same": sym(params=[param("x", "1")]), "tf.Thing": {"resolved": False}})

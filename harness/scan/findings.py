@@ -30,6 +30,18 @@ _DEPRECATED = re.compile(r"deprecat|no longer (be )?supported|will be removed", 
 _DEPRECATION_CATEGORIES = {"DeprecationWarning", "PendingDeprecationWarning", "FutureWarning"}
 
 
+#: Distributions that re-package the same code under another top-level name: tf-keras is Keras 2 as ``tf_keras``.
+_REPACKAGED = (("tf_keras.", "keras."),)
+
+
+def _place(qualified: str) -> str:
+    """Where an object lives, a re-packaging undone: ``tf_keras.src.x.Dense`` is Keras 2's ``keras.src.x.Dense``."""
+    for new, old in _REPACKAGED:
+        if qualified.startswith(new):
+            return old + qualified[len(new) :]
+    return qualified
+
+
 def request_of(extraction: Extraction) -> dict[str, object]:
     """What the prober is asked: the distinct symbols, calls (symbol, positional count, keywords) and lookups."""
     symbols = sorted({u.symbol for u in extraction.uses if u.kind != "string"})
@@ -103,7 +115,7 @@ def _changes(use: Use, a: SymbolProbe, b: SymbolProbe) -> Iterator[Finding]:
     deprecation = _deprecation(b)
     if deprecation and not _deprecation(a):
         yield _finding(use, "deprecated", "warning", sa, sb, deprecation)
-    if a.qualified and b.qualified and a.qualified != b.qualified and a.kind != "module":
+    if a.qualified and b.qualified and _place(a.qualified) != _place(b.qualified) and a.kind != "module":
         yield _finding(
             use, "moved", "warning", sa, sb, f"moved to {b.qualified} (was {a.qualified}); the name still works"
         )
