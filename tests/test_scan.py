@@ -436,9 +436,8 @@ def test_markdown_escapes_text_from_files_and_json_round_trips():
     hostile = finding("x|y.py", 1, detail="<script>|\x1b[31mred")
     markdown = render(report_of(hostile), "md")
     assert "<script>" not in markdown and "\x1b" not in markdown
-    assert (
-        ScanReport.model_validate(json.loads(render(report_of(hostile), "json"))).findings[0].detail == hostile.detail
-    )
+    data = json.loads(render(report_of(hostile), "json"))
+    assert data["blocking"] is True and ScanReport.model_validate(data).findings[0].detail == hostile.detail
 
 
 OFFLINE_MATRIX = """
@@ -566,3 +565,19 @@ def test_the_probe_key_follows_the_lock_the_variables_and_the_request(tmp_path):
     (tmp_path / "link.json").symlink_to(tmp_path / "bad.json")
     assert _cached(tmp_path / "bad.json") is None and _cached(tmp_path / "link.json") is None
     assert _cached(tmp_path / "absent.json") is None
+
+
+def test_an_environment_that_cannot_be_provisioned_is_one_error_naming_it(monkeypatch, matrix_args, capsys):
+    from harness.errors import ProvisionError
+
+    def refuse(env, venv_dir, **_):
+        raise ProvisionError("resolving torch==2.5.1 failed: No solution found")
+
+    monkeypatch.setattr("harness.scan.probe.provision", refuse)
+    code = main(
+        ["scan", *matrix_args, str(FIXTURES / "stable"), "--baseline", "torch2.5", "--candidate", "tf2.15-keras2"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert (
+        code == 2 and err == "scan: torch2.5 could not be provisioned: resolving torch==2.5.1 failed: No solution found"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 __all__ = [
     "CallProbe",
@@ -180,6 +180,8 @@ class Finding(_Frozen):
 class ScanReport(_Frozen):
     """Everything one scan found, with the counts a closing note shows."""
 
+    model_config = ConfigDict(frozen=True, extra="ignore")  # its JSON carries ``blocking``, computed, read back
+
     baseline: str
     candidate: str
     findings: tuple[Finding, ...]
@@ -191,6 +193,8 @@ class ScanReport(_Frozen):
     reused: dict[str, bool] = Field(default_factory=dict)
     versions: dict[str, dict[str, str]] = Field(default_factory=dict)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def blocking(self) -> bool:
+        """Something the code uses works in A and not in B: the command exits 1."""
         return any(f.severity == "no-go" for f in self.findings)

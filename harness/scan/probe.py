@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.cache import default_cache_dir
-from harness.errors import HarnessError
+from harness.errors import HarnessError, ProvisionError
 from harness.matrix import Matrix
 from harness.provision import Provisioned, provision
 from harness.scan.model import ProbeAnswer
@@ -100,7 +100,10 @@ def probe_environment(
     """The prober's answer in ``env_name`` (provisioned when absent), from the cache when nothing changed."""
     env = matrix.environment(env_name)
     venv_dir = (venv_root or REPO_ROOT / ".nox") / env.venv_slug
-    prov = provision(env, venv_dir.resolve())
+    try:
+        prov = provision(env, venv_dir.resolve())
+    except ProvisionError as exc:
+        raise HarnessError(f"scan: {env.name} could not be provisioned: {exc}") from None
     key = probe_key(prov, env.env, request)
     path = _cache_file(key, cache_root)
     cached = _cached(path) if use_cache else None
