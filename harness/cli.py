@@ -24,7 +24,10 @@ from harness.results import EnvironmentResult, load_run, new_run_id, results_sch
 from harness.worker import scenario as scenario_mod
 
 if TYPE_CHECKING:
+    from harness.judge import Verdict
     from harness.pipeline import EnvironmentPipeline
+    from harness.scan import ScanReport
+    from harness.verdicts import Policy
 
 __all__ = ["main"]
 
@@ -286,7 +289,7 @@ def _gonogo(
     return max(v.exit_code for v in judged)
 
 
-def _scan_report(args: argparse.Namespace, paths: list[str], baseline: str, candidate: str) -> Any:
+def _scan_report(args: argparse.Namespace, paths: list[str], baseline: str, candidate: str) -> ScanReport:
     from harness.scan import run_scan
 
     matrix, _ = _load(args)
@@ -306,7 +309,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if report.blocking else 0
 
 
-def _with_scan(args: argparse.Namespace, run_dir: Path, verdict: Any, policy: Any) -> Any:
+def _with_scan(args: argparse.Namespace, run_dir: Path, verdict: Verdict, policy: Policy) -> Verdict:
     """The verdict with the scan's findings on its path as reasons (its JSON file rewritten to hold them)."""
     from harness import paths
     from harness.judge.scan import with_scan
