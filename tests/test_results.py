@@ -248,3 +248,48 @@ def test_a_read_document_shares_one_fields_set_per_class_and_keeps_what_the_file
     full.scenarios[0].message = "changed"  # a field the shared set holds: no copy needed, nothing else changes
     assert full.scenarios[0].message == "changed" and full.scenarios[1].model_fields_set == every
     assert full.scenarios[1] == make_doc().scenarios[1]
+
+
+def _twin(name: str, value: object, check_value: object) -> EnvironmentResult:
+    doc = make_doc()
+    doc.environment.name = name
+    cell = doc.scenarios[0]
+    cell.records.append(RecordSummary(name="cfg", kind="config", sha256="same-digest", value={"use_bias": value}))
+    cell.checks = [results.CheckResult(name="n", ok=True, values={"n": check_value})]
+    return doc
+
+
+def test_load_run_holds_each_distinct_record_and_check_once_and_never_merges_what_differs(tmp_path):
+    """Records and checks alike in every byte are one object across the run's documents (memory); ones equal only
+    to Python (``True == 1``, ``0.0 == -0.0``), even under the same digest, stay apart, each as its file has it."""
+    for name, value, check in (("a", True, 1), ("b", True, 1), ("c", 1, True), ("d", -0.0, 0.0), ("e", 0.0, -0.0)):
+        results.write_result(tmp_path / f"{name}.json", _twin(name, value, check))
+    docs = results.load_run(tmp_path)
+    record = {name: doc.scenarios[0].records[1] for name, doc in docs.items()}
+    check = {name: doc.scenarios[0].checks[0] for name, doc in docs.items()}
+    assert record["a"] is record["b"] and check["a"] is check["b"]
+    assert docs["a"].scenarios[0].records[0] is docs["e"].scenarios[0].records[0]  # the "k" array record: alike
+    for other in "cde":
+        assert record[other] is not record["a"] and check[other] is not check["a"]
+    assert record["d"] is not record["e"] and check["d"] is not check["e"]
+    assert type(record["c"].value["use_bias"]) is int and type(check["c"].values["n"]) is bool
+    assert str(record["d"].value["use_bias"]) == "-0.0" and str(check["e"].values["n"]) == "-0.0"
+    for name, doc in docs.items():
+        assert doc == results.read_result(tmp_path / f"{name}.json")
+
+
+def test_a_record_given_a_fields_set_of_its_own_is_never_shared(tmp_path):
+    """A record assigned a field its shared set lacked has a set of its own (copy on write): left as it is."""
+    results.write_result(tmp_path / "a.json", _twin("a", True, 1))
+    data = _twin("b", True, 1).model_dump(mode="json")
+    del data["scenarios"][0]["records"][1]["dtype"]
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    first, second = results.read_result(tmp_path / "a.json"), results.read_result(tmp_path / "b.json")
+    assert "dtype" not in second.scenarios[0].records[1].model_fields_set
+    second.scenarios[0].records[1].dtype = None  # the same content and fields as a's now, in a set of its own
+    assert second.scenarios[0].records[1].model_fields_set == first.scenarios[0].records[1].model_fields_set
+    distinct = results._Distinct()
+    distinct.document(first)
+    distinct.document(second)
+    assert second.scenarios[0].records[1] is not first.scenarios[0].records[1]
+    assert second.scenarios[0].checks[0] is first.scenarios[0].checks[0]
