@@ -123,6 +123,12 @@ def scan(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none", default=False)
+def bisect(session: nox.Session) -> None:
+    """The first bad release: ``./cm -s bisect -- --package P --good X --bad Y -k SCENARIO``."""
+    _harness(session, "bisect", "--matrix", MATRIX_FILE, *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
 def tests(session: nox.Session) -> None:
     """The test suite, integration tests with real environments included (pass -m 'not integration' to skip)."""
     session.run("bash", str(ROOT / "scripts" / "test-prerequisites.sh"), external=True)

@@ -447,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (gonogo, scan):
         command.add_argument("--scan-timeout", type=float, default=300.0, help="seconds per environment's prober")
         command.add_argument("--no-cache", action="store_true", help="probe again instead of reusing an answer")
+    from harness.bisect.command import add_arguments as add_bisect_arguments
+    from harness.bisect.command import run as cmd_bisect
+
+    add_bisect_arguments(
+        add("bisect", cmd_bisect, "the first release of a package where the selected scenarios' behaviour changed")
+    )
     add("shard", cmd_shard, "print the environments of shard K/N (for any CI system)").add_argument(
         "spec", metavar="K/N"
     )
