@@ -27,7 +27,7 @@ def test_outcomes_name_the_error_class_and_keep_the_text_apart():
     assert found.outcomes == {"ok": "loaded", "saved": "saved", "bare": "ValueError"}
     ctx = Context("serialization.x")
     found.record(ctx, "saves")
-    assert ctx.records["saves"] == ("config", {"ok": "loaded", "saved": "saved", "bare": "ValueError"})
+    assert ctx.records["saves"] == ("outcomes", {"ok": "loaded", "saved": "saved", "bare": "ValueError"})
     kind, errors = ctx.records["saves_errors"]
     assert kind == "info" and "Invalid filepath extension" in errors["bare"]
 
