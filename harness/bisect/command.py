@@ -34,7 +34,6 @@ from harness.bisect.steps import Steps, default_venv_root
 from harness.cache import CellCache, default_cache_dir
 from harness.errors import HarnessError
 from harness.matrix import Environment, Matrix
-from harness.pipeline import REPO_ROOT
 from harness.results import new_run_id, now_iso
 from harness.verdicts import Policy, policy_of
 from harness.worker import scenario as scenario_mod
@@ -202,7 +201,7 @@ def _boundary(bisection: _Bisection, answer: GateAnswer) -> dict[str, Any]:
         "first_bad": first_bad,
         "undecided": [names[i] for i in found.undecided()],
         "skipped": {names[i]: why for i, why in found.skipped.items()},
-        "changes": [part for part in judgement.why.split("; ") if part],
+        "changes": judgement.changes,
         "differences": judgement.differences,
     }
 
@@ -226,7 +225,7 @@ def _setup(args: argparse.Namespace) -> tuple[_Bisection, Matrix, str, Path]:
         registry=registry,
         run_dir=run_dir,
         venv_root=default_venv_root(),
-        cache=CellCache(default_cache_dir(REPO_ROOT), enabled=not args.no_cache),
+        cache=CellCache(default_cache_dir(), enabled=not args.no_cache),
         run_id=run_id,
         scenario_packages=packages,
         extra_pythonpath=tuple(Path(p) for p in os.environ.get("COMPAT_EXTRA_PYTHONPATH", "").split(os.pathsep) if p),

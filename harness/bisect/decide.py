@@ -65,6 +65,7 @@ class Judgement:
     why: str
     reasons: list[Reason] = field(default_factory=list)
     differences: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
 
 
 def _first_line(text: str, limit: int = 300) -> str:
@@ -166,8 +167,8 @@ def compare(good: Measured, other: Measured, policy: Policy, records: Sequence[s
         return Judgement("good", "no change beyond tolerance")
     covered = {key for r in changes for key in r.records}
     differences = [_difference(e) for e in ledger.records if f"{e.scenario}::{e.record}" in covered]
-    summary = "; ".join([*statuses, *(f"{r.kind}: {r.summary}" for r in changes if r.kind not in _STATUS_KINDS)])
-    return Judgement("bad", summary[:600], changes, differences)
+    said = [*statuses, *(f"{r.kind}: {r.summary}" for r in changes if r.kind not in _STATUS_KINDS)]
+    return Judgement("bad", "; ".join(said)[:600], changes, differences, said)
 
 
 @dataclass

@@ -131,8 +131,11 @@ def _from_links(location: str, package: str, fetch: Fetch) -> set[Version]:
     return {v for v in (_version_of(name, package) for name in names) if v is not None}
 
 
-def list_releases(package: str, env: Environment, environ: Mapping[str, str], fetch: Fetch = _fetch) -> list[Version]:
+def list_releases(
+    package: str, env: Environment, environ: Mapping[str, str], fetch: Fetch | None = None
+) -> list[Version]:
     """Every release of ``package`` uv could install for ``env``, oldest first (public versions, deduplicated)."""
+    fetch = fetch or _fetch
     name = canonicalize_name(package)
     indexes, links = index_sources(env, environ)
     found: set[Version] = set()
