@@ -19,8 +19,10 @@ from __future__ import annotations
 import fnmatch
 import io
 import math
+import struct
 import zipfile
 from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,11 +31,12 @@ from pydantic import BaseModel, Field
 
 from harness import paths
 from harness.errors import ResultsError
-from harness.results import EnvironmentResult, RecordSummary
+from harness.results import EnvironmentResult, RecordSummary, ScenarioResult
 from harness.sidecar import npz_key
 
 __all__ = [
     "DEFAULT_TOLERANCES",
+    "Comparisons",
     "DriftEntry",
     "Tolerance",
     "compare_api_maps",
@@ -54,6 +57,8 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
 }
 
 Verdict = Literal["identical", "within", "beyond", "changed", "missing", "added", "flaky", "info"]
+#: The candidate's and the baseline's record values (``load_arrays``).
+_ArchivePair = tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]
 
 
 class Tolerance(BaseModel):
@@ -81,8 +86,19 @@ def tolerance_for(dtype: str, key: str, overrides: Mapping[str, Tolerance]) -> T
     for pattern, tolerance in overrides.items():
         if fnmatch.fnmatchcase(key, pattern):
             return tolerance
+    return _default_tolerance(dtype)
+
+
+@cache
+def _default_tolerance(dtype: str) -> Tolerance:
+    """One default per dtype, shared by every entry judged by it (as an override is): building a model per record
+    was a tenth of measuring a run's records. Entries are read, never assigned to."""
     rtol, atol = DEFAULT_TOLERANCES.get(dtype, (0.0, 0.0))
     return Tolerance(rtol=rtol, atol=atol, source=f"default for {dtype}")
+
+
+#: The tolerance every ordering is measured with.
+_ORDERING_TOLERANCE = Tolerance(rtol=0, atol=0, source="orderings match exactly")
 
 
 def _ordered_ints(values: np.ndarray) -> np.ndarray:
@@ -160,12 +176,16 @@ def compare_orderings(a: Any, b: Any) -> tuple[Verdict, dict[str, Any]]:
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
+    """A nested config as ``a.b.c`` -> value (a leaf is set in place: no dict is built per key)."""
+    if not isinstance(value, dict):
+        return {prefix.rstrip("."): value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
             flat.update(_flatten(item, f"{prefix}{key}."))
-        return flat
-    return {prefix.rstrip("."): value}
+        else:
+            flat[f"{prefix}{key}.".rstrip(".")] = item
+    return flat
 
 
 def compare_configs(a: Any, b: Any) -> tuple[Verdict, dict[str, Any]]:
@@ -299,8 +319,8 @@ def load_arrays(run_dir: Path, doc: EnvironmentResult) -> Mapping[str, np.ndarra
     return RecordArchive(path)
 
 
-def _value(record: RecordSummary, scenario: str, arrays: Mapping[str, np.ndarray]) -> Any:
-    key = npz_key(scenario, record.name)
+def _value(record: RecordSummary, key: str, arrays: Mapping[str, np.ndarray]) -> Any:
+    """The record's values from the archive (``key`` is its ``npz_key``), else what the document holds inline."""
     if key in arrays:
         return arrays[key]
     return record.value
@@ -318,6 +338,51 @@ def _same_array(mine: RecordSummary, theirs: RecordSummary) -> bool:
     )
 
 
+#: Storage dtypes whose equal bytes always compare equal element by element (no NaN): an ordering of these with
+#: equal digests is identical without reading it.
+_EXACT_DTYPES = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
+
+
+def _same_ordering(mine: RecordSummary, theirs: RecordSummary, key: str, arrays: _ArchivePair) -> bool:
+    """Two stored orderings of integers whose digests match, both values in their archives (where comparing would
+    read them): ``compare_orderings`` would find them equal, so they are identical without decoding either."""
+    return (
+        mine.kind == theirs.kind == "ordering"
+        and mine.in_npz
+        and theirs.in_npz
+        and mine.sha256 == theirs.sha256
+        and mine.dtype == theirs.dtype
+        and mine.dtype in _EXACT_DTYPES
+        and mine.shape == theirs.shape
+        and key in arrays[0]
+        and key in arrays[1]
+    )
+
+
+def _elements(shape: list[int] | None) -> int:
+    """The element count of ``shape`` as int64 arithmetic gives it (``np.prod`` wraps; a digest's shape is data)."""
+    count = math.prod(shape or [])
+    return (count + _INT64) % (2 * _INT64) - _INT64
+
+
+_INT64 = 1 << 63
+
+
+def _bits_equal(a: Any, b: Any) -> bool:
+    """Two scalars that ``compare_arrays`` finds bitwise identical (same numpy dtype and bytes), found without numpy:
+    floats by their bits (``0.0`` and ``-0.0`` differ, a NaN equals its own bits), ints within int64, bools."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        return _FLOAT.pack(a) == _FLOAT.pack(b)
+    if type(a) is int:
+        return a == b and -_INT64 <= a < _INT64
+    return type(a) is bool and a == b
+
+
+_FLOAT = struct.Struct("<d")
+
+
 def _identical_metrics(size: int) -> dict[str, Any]:
     """The metrics of two equal arrays of ``size`` elements."""
     return {
@@ -331,6 +396,11 @@ def _identical_metrics(size: int) -> dict[str, Any]:
     }
 
 
+def _identical_ordering(size: int) -> dict[str, Any]:
+    """What ``compare_orderings`` says of two equal orders of ``size`` elements."""
+    return {"positions_differ": 0, "kendall_tau": 1.0, "size": size}
+
+
 def _array_tolerance(record: RecordSummary, scenario: str, overrides: Mapping[str, Tolerance]) -> Tolerance:
     """The dtype the scenario says the values were computed in, else their storage dtype (``Context.record``)."""
     return tolerance_for(record.precision or record.dtype or "float64", f"{scenario}::{record.name}", overrides)
@@ -340,25 +410,26 @@ def _compare(
     mine: RecordSummary,
     theirs: RecordSummary,
     scenario: str,
-    arrays: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+    arrays: _ArchivePair,
     overrides: Mapping[str, Tolerance],
 ) -> tuple[Verdict, dict[str, Any], Tolerance | None]:
     if mine.kind == "info" or theirs.kind == "info":
         return ("identical" if mine.sha256 == theirs.sha256 else "info"), {"old": theirs.value, "new": mine.value}, None
     if _same_array(mine, theirs):
-        return (
-            "identical",
-            _identical_metrics(int(np.prod(mine.shape or [], dtype=np.int64))),
-            _array_tolerance(mine, scenario, overrides),
-        )
-    a, b = _value(mine, scenario, arrays[0]), _value(theirs, scenario, arrays[1])
+        return "identical", _identical_metrics(_elements(mine.shape)), _array_tolerance(mine, scenario, overrides)
+    key = npz_key(scenario, mine.name)
+    if _same_ordering(mine, theirs, key, arrays):
+        return "identical", _identical_ordering(_elements(mine.shape)), _ORDERING_TOLERANCE
+    a, b = _value(mine, key, arrays[0]), _value(theirs, key, arrays[1])
     if mine.kind == "ordering" and a is not None and b is not None:
         verdict, metrics = compare_orderings(a, b)
-        return verdict, metrics, Tolerance(rtol=0, atol=0, source="orderings match exactly")
+        return verdict, metrics, _ORDERING_TOLERANCE
     if mine.kind in ("array", "scalar") and a is not None and b is not None and mine.kind == theirs.kind:
         if mine.kind == "scalar" and not all(isinstance(v, int | float) for v in (a, b)):
             return ("identical" if a == b else "changed"), {"old": b, "new": a}, None
         tolerance = _array_tolerance(mine, scenario, overrides)
+        if mine.kind == "scalar" and _bits_equal(a, b):
+            return "identical", _identical_metrics(1), tolerance
         verdict, metrics = compare_arrays(a, b, tolerance.rtol, tolerance.atol)
         return verdict, metrics, tolerance
     if mine.kind == "api_map" and isinstance(a, dict) and isinstance(b, dict):
@@ -389,50 +460,127 @@ def measure(
     candidate_arrays: Mapping[str, np.ndarray],
     baseline_arrays: Mapping[str, np.ndarray],
     overrides: Mapping[str, Tolerance] | None = None,
+    *,
+    known: Comparisons | None = None,
 ) -> list[DriftEntry]:
-    """Every record of every scenario that has records in both environments, compared."""
-    overrides = overrides or {}
-    flaky = set(candidate.flaky) | set(baseline.flaky)
-    entries: list[DriftEntry] = []
+    """Every record of every scenario that has records in both environments, compared.
+
+    ``known`` (made for these ``overrides``) remembers what a record compared with itself gave, across the calls of
+    one run: a record held by many environments is compared once, not once per upgrade path.
+    """
+    if known is not None and not known.serves(overrides):
+        known = None
+    pair = _Pair(candidate, baseline, (candidate_arrays, baseline_arrays), overrides or {}, known)
     base_cells = {c.id: c for c in baseline.scenarios}
     for cell in candidate.scenarios:
         base_cell = base_cells.get(cell.id)
-        if base_cell is None or not (cell.records or base_cell.records):
-            continue
-        theirs = {r.name: r for r in base_cell.records}
+        if base_cell is not None and (cell.records or base_cell.records):
+            pair.cell(cell, base_cell)
+    return pair.entries
+
+
+#: A comparison's verdict, JSON-safe metrics and tolerance.
+_Result = tuple[Verdict, dict[str, Any], Tolerance | None]
+
+
+def _measured(
+    mine: RecordSummary,
+    theirs: RecordSummary,
+    scenario: str,
+    arrays: _ArchivePair,
+    overrides: Mapping[str, Tolerance],
+) -> _Result:
+    verdict, metrics, tolerance = _compare(mine, theirs, scenario, arrays, overrides)
+    return verdict, _clean_metrics(metrics), tolerance
+
+
+class Comparisons:
+    """What comparing a record with itself gave, remembered over the upgrade paths of one run.
+
+    ``load_run`` holds a record read alike in many environments as one object, so the same object meets itself on
+    every path through those environments (a nightly matrix mostly agrees): it is compared on the first and looked
+    up after. Only comparisons that read no value from an archive are remembered (those depend on the record alone;
+    the key says whether each side's archive has the record, as that decides where its value comes from), so what
+    is kept is small beside the documents it points into.
+    """
+
+    def __init__(self, overrides: Mapping[str, Tolerance] | None = None) -> None:
+        self.overrides = overrides
+        self._known: dict[tuple[int, str, bool, bool], tuple[RecordSummary, _Result]] = {}
+
+    def serves(self, overrides: Mapping[str, Tolerance] | None) -> bool:
+        """Whether these are the tolerances its results were measured with."""
+        return overrides is self.overrides or not (overrides or self.overrides)
+
+    def itself(self, record: RecordSummary, scenario: str, arrays: _ArchivePair) -> _Result:
+        """``record`` (of ``scenario``) compared with itself between the archives ``arrays``."""
+        key = npz_key(scenario, record.name)
+        stored = key in arrays[0], key in arrays[1]
+        lookup = (id(record), scenario, *stored)
+        if lookup in self._known:
+            return self._known[lookup][1]
+        result = _measured(record, record, scenario, arrays, self.overrides or {})
+        if record.kind == "info" or not any(stored) or _same_array(record, record):
+            self._known[lookup] = (record, result)  # the record is kept too: its id stays its own
+        elif _same_ordering(record, record, key, arrays):
+            self._known[lookup] = (record, result)
+        return result
+
+
+_FLAKY_DETAIL = "differs between repeats of the same environment"
+
+
+class _Pair:
+    """The entries of one candidate against one baseline, built cell by cell (``measure``)."""
+
+    def __init__(
+        self,
+        candidate: EnvironmentResult,
+        baseline: EnvironmentResult,
+        arrays: _ArchivePair,
+        overrides: Mapping[str, Tolerance],
+        known: Comparisons | None,
+    ) -> None:
+        self.names = {"environment": candidate.environment.name, "baseline": baseline.environment.name}
+        self.flaky = set(candidate.flaky) | set(baseline.flaky)
+        self.arrays, self.overrides, self.known = arrays, overrides, known
+        self.entries: list[DriftEntry] = []
+
+    def cell(self, cell: ScenarioResult, base_cell: ScenarioResult) -> None:
+        """The entries of one scenario, its records in name order (a name held twice: the last one counts)."""
         mine = {r.name: r for r in cell.records}
-        common: dict[str, Any] = {
-            "environment": candidate.environment.name,
-            "baseline": baseline.environment.name,
-            "scenario": cell.id,
-        }
-        for name in sorted(set(mine) | set(theirs)):
-            kind = (mine.get(name) or theirs[name]).kind
-            if f"{cell.id}::{name}" in flaky:
-                entries.append(
-                    DriftEntry(
-                        **common,
-                        record=name,
-                        kind=kind,
-                        verdict="flaky",
-                        detail="differs between repeats of the same environment",
-                    )
-                )
-            elif name not in mine:
+        theirs = {r.name: r for r in base_cell.records}
+        common = {**self.names, "scenario": cell.id}
+        add = self.entries.append
+        for name in sorted(mine.keys() | theirs.keys()) if mine.keys() != theirs.keys() else sorted(mine):
+            ours, base = mine.get(name), theirs.get(name)
+            kind = (ours or base).kind  # type: ignore[union-attr]  # one of the two is there
+            if self.flaky and f"{cell.id}::{name}" in self.flaky:
+                add(DriftEntry(**common, record=name, kind=kind, verdict="flaky", detail=_FLAKY_DETAIL))
+            elif ours is None:
                 if cell.status == base_cell.status:  # a record that vanished without the cell changing status
-                    entries.append(DriftEntry(**common, record=name, kind=kind, verdict="missing"))
-            elif name not in theirs:
-                entries.append(DriftEntry(**common, record=name, kind=kind, verdict="added"))
+                    add(DriftEntry(**common, record=name, kind=kind, verdict="missing"))
+            elif base is None:
+                add(DriftEntry(**common, record=name, kind=kind, verdict="added"))
             else:
-                verdict, metrics, tolerance = _compare(
-                    mine[name], theirs[name], cell.id, (candidate_arrays, baseline_arrays), overrides
-                )
-                entries.append(
-                    DriftEntry(
-                        **common, record=name, kind=kind, verdict=verdict, metrics=_clean(metrics), tolerance=tolerance
-                    )
-                )
-    return entries
+                if ours is base and self.known is not None:
+                    verdict, metrics, tolerance = self.known.itself(ours, cell.id, self.arrays)
+                else:
+                    verdict, metrics, tolerance = _measured(ours, base, cell.id, self.arrays, self.overrides)
+                add(DriftEntry(**common, record=name, kind=kind, verdict=verdict, metrics=metrics, tolerance=tolerance))
+
+
+def _clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``_clean(metrics)``, but metrics that are already JSON-safe (str keys, plain finite numbers and text: every
+    identical record's) are returned as they are instead of rebuilt."""
+    for key, value in metrics.items():
+        if type(key) is not str or not (type(value) in _PLAIN or (type(value) is float and math.isfinite(value))):
+            cleaned: dict[str, Any] = _clean(metrics)
+            return cleaned
+    return metrics
+
+
+_PLAIN = frozenset([int, str, bool, type(None)])
 
 
 def _clean(value: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.drift import DriftEntry, Tolerance, measure
+from harness.drift import Comparisons, DriftEntry, Tolerance, measure
 from harness.results import EnvironmentResult, RelayResult, ScenarioResult, now_iso
 from harness.worker.protocol import Status
 
@@ -168,8 +168,12 @@ def measure_path(
     *,
     expected: Iterable[str] = (),
     tolerances: Mapping[str, Tolerance] | None = None,
+    known: Comparisons | None = None,
 ) -> Ledger:
-    """Measure the move ``base`` -> ``cand``; ``arrays`` are their ``.npz`` values, ``expected`` the selected cells."""
+    """Measure the move ``base`` -> ``cand``; ``arrays`` are their ``.npz`` values, ``expected`` the selected cells.
+
+    ``known``: the comparisons already made on the run's other paths with these tolerances (``drift.measure``).
+    """
     selected = list(expected)
     return Ledger(
         run_id=cand.run_id,
@@ -177,7 +181,7 @@ def measure_path(
         baseline=_side(base, selected),
         candidate=_side(cand, selected),
         cells=_cells(base, cand),
-        records=measure(cand, base, arrays[1], arrays[0], tolerances),
+        records=measure(cand, base, arrays[1], arrays[0], tolerances, known=known),
         relay=_relay(base, cand),
     )
 

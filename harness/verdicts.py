@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import paths
-from harness.drift import Tolerance, load_arrays
+from harness.drift import Comparisons, Tolerance, load_arrays
 from harness.errors import HarnessError
 from harness.judge import Reason, Verdict, judge
 from harness.ledger import measure_path
@@ -130,6 +130,15 @@ class _Writer:
             raise failed[0]
 
 
+@dataclass(frozen=True)
+class _Judging:
+    """What the paths of one ``judge_paths`` share: the archives, the writer, the comparisons already made."""
+
+    arrays: _Arrays
+    writer: _Writer
+    known: Comparisons
+
+
 def _verdict_json(verdict: Verdict) -> str:
     return json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n"
 
@@ -173,10 +182,11 @@ def judge_paths(
     """
     arrays = _Arrays(run_dir, docs, pairs)
     writer = _Writer()
+    judging = _Judging(arrays, writer, Comparisons(policy.tolerances))  # a record alike on many paths: compared once
     verdicts: list[Verdict] = []
     try:
         for base, cand in pairs:
-            verdicts.append(_judge_one(run_dir, docs, (base, cand), policy, unreadable or {}, arrays, writer))
+            verdicts.append(_judge_one(run_dir, docs, (base, cand), policy, unreadable or {}, judging))
     except BaseException:
         writer.close()  # the files queued so far are still written; the problem raised is the first one
         raise
@@ -190,17 +200,22 @@ def _judge_one(
     pair: tuple[str, str],
     policy: Policy,
     unreadable: Mapping[str, str],
-    arrays: _Arrays,
-    writer: _Writer,
+    judging: _Judging,
 ) -> Verdict:
     base, cand = pair
+    arrays, writer = judging.arrays, judging.writer
     absent = [name for name in pair if name not in docs]
     if absent:
         verdict = absent_verdict(base, cand, run_dir.name, absent, unreadable)
         writer.write(paths.verdict_file(run_dir, base, cand), _verdict_json(verdict))
         return verdict
     ledger = measure_path(
-        docs[base], docs[cand], (arrays[base], arrays[cand]), expected=policy.expected, tolerances=policy.tolerances
+        docs[base],
+        docs[cand],
+        (arrays[base], arrays[cand]),
+        expected=policy.expected,
+        tolerances=policy.tolerances,
+        known=judging.known,
     )
     arrays.done(base, cand)
     ledger_path = paths.ledger_file(run_dir, base, cand)

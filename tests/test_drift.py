@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 
 import numpy as np
@@ -188,3 +190,145 @@ def test_a_record_archive_decodes_on_demand_and_a_bad_member_is_a_one_line_error
     path.write_bytes(b"not a zip at all")
     with pytest.raises(ResultsError, match=r"e\.npz: not a readable record archive"):
         RecordArchive(path)
+
+
+def _records(kind, a, b):
+    from harness.results import RecordSummary
+    from harness.worker.records import summarize
+
+    return tuple(RecordSummary.model_validate(summarize("r", kind, value)[0]) for value in (a, b))
+
+
+def _without(name, *calls):
+    """What ``drift._compare`` gives for each of ``calls`` with the shortcut ``name`` turned off."""
+    from harness import drift
+
+    original = getattr(drift, name)
+    setattr(drift, name, lambda *_: False)
+    try:
+        return [drift._compare(*call) for call in calls]
+    finally:
+        setattr(drift, name, original)
+
+
+orders = st.lists(st.integers(0, 5), min_size=0, max_size=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(orders, orders, st.sampled_from([np.int64, np.int8, np.uint16, np.bool_, np.float32]))
+def test_orderings_with_equal_digests_give_what_comparing_them_gives(a, b, dtype):
+    """Orderings are judged by digest without decoding only where the comparison could not disagree (integers,
+    both stored): float orders (NaN is never equal to itself) and values missing from an archive are compared."""
+    from harness import drift
+
+    b = a if len(b) % 2 else b  # half the cases: the same order
+    x, y = np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)
+    mine, theirs = _records("ordering", x, y)
+    calls = [
+        (mine, theirs, "s.x", ({"s.x::r": x}, {"s.x::r": y}), {}),
+        (mine, theirs, "s.x", ({"s.x::r": x}, {}), {}),
+    ]
+    assert repr([drift._compare(*call) for call in calls]) == repr(_without("_same_ordering", *calls))
+
+
+def test_a_float_ordering_holding_nan_is_still_compared():
+    from harness import drift
+
+    x = np.array([0.0, np.nan, 2.0])
+    mine, theirs = _records("ordering", x, x.copy())
+    verdict, _, _ = drift._compare(mine, theirs, "s.x", ({"s.x::r": x}, {"s.x::r": x.copy()}), {})
+    assert verdict == "beyond" == compare_orderings(x, x.copy())[0]
+
+
+scalars = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.sampled_from([0.0, -0.0, 1, 1.0, True, 2**63, 2**63 - 1, -(2**63)]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scalars, scalars)
+def test_scalars_found_bitwise_equal_are_what_numpy_finds(a, b):
+    """Equal scalars are told without numpy: exactly where ``compare_arrays`` finds the same dtype and bytes."""
+    from harness import drift
+
+    for x, y in ((a, b), (a, a)):
+        try:
+            expected = compare_arrays(x, y, 0.0, 0.0)[0] == "identical"
+        except (OverflowError, TypeError):
+            expected = False  # numpy cannot hold it at all: never identical by the shortcut either
+        if drift._bits_equal(x, y):
+            assert expected, (x, y)
+        mine, theirs = _records("scalar", x, y)
+        call = (mine, theirs, "s.x", ({}, {}), {})
+        # the full comparison cannot hold a number beyond int64 at all: not this test's business
+        with contextlib.suppress(OverflowError, TypeError):
+            assert repr(drift._compare(*call)) == repr(_without("_bits_equal", call)[0])  # NaN metrics alike too
+
+
+def _chain(tmp_path, records_by_env):
+    """Documents of environments e0, e1, ... each with one cell whose records are given (shared objects where equal,
+    as ``load_run`` reads them)."""
+    from harness.results import load_run
+
+    for index, values in enumerate(records_by_env):
+        env_doc(tmp_path, f"e{index}", [cell("layer_init.x", **values)])
+    return load_run(tmp_path)
+
+
+def _measured_all(docs, tmp_path, known=None, overrides=None):
+    from harness.drift import load_arrays
+
+    names = sorted(docs)
+    return [
+        [
+            e.model_dump()
+            for e in measure(
+                docs[c], docs[b], load_arrays(tmp_path, docs[c]), load_arrays(tmp_path, docs[b]), overrides, known=known
+            )
+        ]
+        for b, c in itertools.pairwise(names)
+    ]
+
+
+def test_comparisons_remembered_across_paths_change_nothing(tmp_path):
+    from harness.drift import Comparisons
+
+    w = np.linspace(-1, 1, 8, dtype=np.float32)
+    same = {
+        "w": w,
+        "order": ("ordering", [2, 0, 1]),
+        "cfg": {"units": 8, "init": {"seed": float("nan")}},
+        "loss": 0.25,
+        "ver": ("info", {"keras": "3.0"}),
+        "label": ("text", "relu"),
+    }
+    changed = {**same, "w": w + 1e-3, "loss": -0.0, "cfg": {"units": 9}}
+    docs = _chain(tmp_path, [same, same, changed, same, same])
+    assert docs["e0"].scenarios[0].records[0] is docs["e1"].scenarios[0].records[0]  # what the memory relies on
+    known = Comparisons(None)
+    assert _measured_all(docs, tmp_path, known) == _measured_all(docs, tmp_path)
+    assert known._known  # it did remember (the NaN config is "changed" against itself both ways)
+
+
+def test_comparisons_remember_where_each_side_holds_the_value(tmp_path):
+    """The same record whose value one archive lacks: where the value comes from is part of what is remembered."""
+    from harness.drift import Comparisons
+
+    docs = _chain(tmp_path, [{"order": ("ordering", list(range(40))[::-1])}] * 3)  # too long to be inline too
+    (tmp_path / "e2.npz").unlink()  # e2 has no value for it at all then (after a path that had both)
+    known = Comparisons(None)
+    assert _measured_all(docs, tmp_path, known) == _measured_all(docs, tmp_path)
+
+
+def test_comparisons_are_used_only_with_the_tolerances_they_were_made_for(tmp_path):
+    from harness.drift import Comparisons, Tolerance
+
+    docs = _chain(tmp_path, [{"w": np.ones(3)}] * 3)
+    loose = {"*": Tolerance(rtol=1, atol=1, source="loose")}
+    known = Comparisons(None)
+    _measured_all(docs, tmp_path, known)
+    entries = _measured_all(docs, tmp_path, known, loose)
+    assert {e["tolerance"]["source"] for path in entries for e in path} == {"loose"}
