@@ -62,7 +62,7 @@ def main() -> None:
     matrix = matrix_mod.load(ROOT / "matrix.yaml", scenario_mod.discover())
     python = ROOT / ".nox" / matrix.environment(args.env).venv_slug / "bin" / "python"
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    cache = default_cache_dir(ROOT)
+    cache = default_cache_dir()
     if not cache.is_dir() or not any(cache.iterdir()) or not python.exists():
         print(f"priming: one ordinary run fills the cache ({nox_seconds(f'bench-prime-{stamp}'):.1f} s)")
     rerun = nox_seconds(f"bench-rerun-{stamp}")

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import __version__
+from harness import __version__, workspace
 from harness.results import ScenarioResult
 
 __all__ = ["CACHE_FORMAT", "CachedCell", "CellCache", "CellKey", "EnvironmentKey", "default_cache_dir", "source_digest"]
@@ -43,10 +43,10 @@ _NOT_CACHED = ("crash", "timeout", "env-error")
 _WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
 
 
-def default_cache_dir(repo_root: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """``COMPAT_CACHE_DIR`` when set, else ``.nox/_cache/cells`` beside the environments (git-ignored)."""
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``COMPAT_CACHE_DIR`` when set, else ``_cache/cells`` in the state folder, beside the environments."""
     environ = os.environ if environ is None else environ
-    return Path(environ.get("COMPAT_CACHE_DIR") or repo_root / ".nox" / "_cache" / "cells")
+    return Path(environ.get("COMPAT_CACHE_DIR") or workspace.state_dir(environ) / "_cache" / "cells")
 
 
 def _sha256_files(paths: Iterable[Path]) -> str:
@@ -74,16 +74,32 @@ def _module_file(name: str) -> Path | None:
     return Path(origin) if origin and origin.endswith(".py") else None
 
 
-def _imported_names(path: Path) -> set[str]:
-    """Every module name ``path`` imports, and ``package.name`` for each ``from package import name``."""
+def _imported_names(path: Path, module: str) -> set[str]:
+    """Every module name ``path`` (the module ``module``) imports, relative imports resolved, and
+    ``package.name`` for each ``from package import name``; a file that does not parse imports nothing."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError):  # a broken user scenario file: its own bytes are still in the digest
+        return set()
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(module, path, node.module, node.level)
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}
     return names
+
+
+def _absolute(module: str, path: Path, target: str | None, level: int) -> str:
+    """``from ..x import y`` in ``module`` -> the absolute name of ``..x`` (``level`` 0: ``target`` itself)."""
+    if level == 0:
+        return target or ""
+    parts = module.split(".")
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    base = package[: len(package) - (level - 1)] if level > 1 else package
+    return ".".join([*base, *([target] if target else [])])
 
 
 @cache
@@ -104,7 +120,7 @@ def source_digest(module: str) -> str:
         if path is None:
             continue
         seen[name] = path
-        todo += sorted(_imported_names(path))
+        todo += sorted(_imported_names(path, name))
     return _sha256_files(seen.values())
 
 

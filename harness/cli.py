@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import matrix as matrix_mod
+from harness import workspace
 from harness.errors import HarnessError, Terminated
 from harness.results import EnvironmentResult, load_run, new_run_id, results_schema
 from harness.worker import scenario as scenario_mod
@@ -41,8 +42,19 @@ def _packages(value: str | None) -> tuple[str, ...]:
 
 
 def _load(args: argparse.Namespace) -> tuple[matrix_mod.Matrix, dict[str, scenario_mod.Scenario]]:
-    registry = scenario_mod.discover(_packages(args.scenario_packages))
-    return matrix_mod.load(args.matrix, registry), registry
+    matrix = matrix_mod.load(args.matrix, scenario_mod.discover(_packages(args.scenario_packages)))
+    return matrix, scenario_mod.get()  # with the user's scenarios (``scenarios.paths``) the matrix imported
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a working starting point (a matrix with one upgrade path, an example scenario) into ``--dir``."""
+    from harness.starter import write_starter
+
+    written = write_starter(Path(args.dir), force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    print("next: compat-matrix run, then compat-matrix report and compat-matrix gonogo (in that folder)")
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -84,13 +96,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace) -> EnvironmentPipeline:
     """The environment's pipeline in the run the arguments (or ``COMPAT_RUN_ID``) name, or in a new run."""
     from harness.cache import CellCache, default_cache_dir
-    from harness.pipeline import REPO_ROOT, EnvironmentPipeline
+    from harness.pipeline import EnvironmentPipeline
     from harness.progress import Progress, expected_seconds
 
     matrix, registry = _load(args)
     env = matrix.environment(args.env)
     run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
-    venv_dir = Path(args.venv_dir) if args.venv_dir else Path(".nox") / env.venv_slug
+    venv_dir = Path(args.venv_dir) if args.venv_dir else workspace.state_dir() / env.venv_slug
     extra = tuple(Path(p) for p in os.environ.get("COMPAT_EXTRA_PYTHONPATH", "").split(os.pathsep) if p)
     return EnvironmentPipeline(
         matrix,
@@ -101,7 +113,7 @@ def _pipeline(args: argparse.Namespace) -> EnvironmentPipeline:
         run_id=run_id,
         scenario_packages=_packages(args.scenario_packages),
         extra_pythonpath=extra,
-        cache=CellCache(default_cache_dir(REPO_ROOT), enabled=not args.no_cache),
+        cache=CellCache(default_cache_dir(), enabled=not args.no_cache),
         progress=Progress(env.name, expected_seconds(Path(args.results_dir), run_id, env.name)),
     )
 
@@ -115,6 +127,8 @@ def _finish(pipeline: EnvironmentPipeline, line: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.env is None:
+        return _run_every_environment(args)
     pipeline = _pipeline(args)
     env, run_dir = pipeline.env, pipeline.run_dir
     doc = pipeline.run(selection=args.scenarios, repeat=args.repeat)
@@ -131,6 +145,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{env.name}: could not be provisioned: {doc.env_error.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_every_environment(args: argparse.Namespace) -> int:
+    """``run`` without ``--env``: every environment, one after the other, then every relay consumer, in one run.
+
+    The installed tool's whole job in the user's directory (the checkout's ``./cm`` does the same through nox,
+    in parallel); exit 1 when an environment could not be provisioned, after all the others ran.
+    """
+    from harness.relay import PRODUCE_ID
+
+    matrix, _ = _load(args)
+    run_id = args.run_id or os.environ.get("COMPAT_RUN_ID") or new_run_id()
+    codes = [cmd_run(_for_environment(args, name, run_id)) for name in matrix.environments]
+    if PRODUCE_ID in matrix.scenario_ids:
+        codes += [cmd_relay(_for_environment(args, name, run_id, relay_from=None)) for name in matrix.environments]
+    print(f"run {run_id}: {len(matrix.environments)} environments in {Path(args.results_dir) / run_id}")
+    return max(codes, default=0)
+
+
+def _for_environment(args: argparse.Namespace, env: str, run_id: str, **extra: object) -> argparse.Namespace:
+    """The arguments of ``run --env ENV`` (or ``relay``) in the given run, its venv in the state folder."""
+    return argparse.Namespace(**{**vars(args), "env": env, "run_id": run_id, "venv_dir": None, **extra})
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
@@ -389,8 +425,8 @@ def _latest_or_none(results_dir: Path, latest: Any) -> Path | None:
         return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
+def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func: object, help_text: str) -> argparse.ArgumentParser:
@@ -401,10 +437,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--results-dir", default=os.environ.get("COMPAT_RESULTS_DIR", "results"))
         return cmd
 
+    init = add("init", cmd_init, "write a starting point here: matrix.yaml with one upgrade path, an example scenario")
+    init.add_argument("--dir", default=".", help="the folder to write into (default: the current one)")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
     add("check", cmd_check, "validate matrix.yaml and the scenario selection")
     add("list", cmd_list, "list environments and selected scenarios").add_argument("--json", action="store_true")
-    run = add("run", cmd_run, "provision one environment and run its scenarios")
-    run.add_argument("--env", required=True)
+    run = add("run", cmd_run, "provision an environment (default: every one, then the relay) and run its scenarios")
+    run.add_argument("--env", default=None, help="only this environment (default: all of them, then the relay)")
     run.add_argument("--run-id", default=None)
     run.add_argument("--venv-dir", default=None)
     run.add_argument("--repeat", type=int, default=1, help="run each cell N times; records that differ are flaky")
@@ -474,8 +513,8 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated(f"signal {signum}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m harness") -> int:
+    args = build_parser(prog).parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)  # a cancelled CI job stops like Ctrl-C
     try:
         return int(args.func(args))

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import paths, relay
+from harness import paths, relay, workspace
 from harness.cache import CellCache, CellKey, EnvironmentKey, source_digest
 from harness.documents import (
     Recorder,
@@ -56,7 +56,8 @@ from harness.worker.scenario import Scenario, split_id
 
 __all__ = ["REPO_ROOT", "EnvironmentPipeline"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+#: What workers get on their PYTHONPATH (the folder holding ``harness`` and ``scenarios``).
+REPO_ROOT = workspace.LIB_ROOT
 
 
 class EnvironmentPipeline:
@@ -140,6 +141,7 @@ class EnvironmentPipeline:
             seed=self.matrix.defaults.seed,
             startup_timeout=self.matrix.defaults.startup_timeout,
             scenario_packages=self.scenario_packages,
+            scenario_paths=self.matrix.scenario_paths,
             base=self.environ,
         )
 

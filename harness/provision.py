@@ -92,6 +92,7 @@ class Provisioned:
         seed: int,
         startup_timeout: float,
         scenario_packages: tuple[str, ...] = ("scenarios",),
+        scenario_paths: tuple[Path, ...] = (),
         base: Mapping[str, str] | None = None,
     ) -> WorkerSpec:
         """How to start a worker in this environment; ``context`` reaches scenarios through the plan, not variables."""
@@ -101,6 +102,7 @@ class Provisioned:
             scratch=scratch,
             log_path=scratch / "worker.log",
             scenario_packages=scenario_packages,
+            scenario_paths=tuple(str(p) for p in scenario_paths),
             preload=tuple(preload),
             seed=seed,
             startup_timeout=startup_timeout,

@@ -45,6 +45,7 @@ class WorkerSpec:
     scratch: Path
     log_path: Path
     scenario_packages: tuple[str, ...] = ("scenarios",)
+    scenario_paths: tuple[str, ...] = ()  # the user's scenario files and folders (matrix ``scenarios.paths``)
     preload: tuple[str, ...] = ()
     seed: int = 1337
     startup_timeout: float = 600.0
@@ -98,6 +99,7 @@ class _Attempt:
     def __init__(self, spec: WorkerSpec, ids: list[str], number: int) -> None:
         plan = {
             "scenario_packages": list(spec.scenario_packages),
+            "scenario_paths": list(spec.scenario_paths),
             "scenario_ids": ids,
             "preload": list(spec.preload),
             "seed": spec.seed,

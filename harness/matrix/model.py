@@ -59,6 +59,11 @@ class ScenarioSelection(_Spec):
     ids: list[str] = Field(default_factory=list, description="Scenario ids or globs to run; empty means all.")
     exclude: list[str] = Field(default_factory=list, description="Scenario ids or globs to leave out.")
     timeouts: dict[str, float] = Field(default_factory=dict, description="Scenario id or glob -> seconds.")
+    paths: list[str] = Field(
+        default_factory=list,
+        description="The user's scenario files or folders of them, relative to the matrix file; their scenarios' "
+        "ids are user.<area>_<name>.",
+    )
 
     @field_validator("timeouts")
     @classmethod
@@ -241,6 +246,8 @@ class Matrix:
     sha256: str = ""
     upgrades: tuple[tuple[str, str], ...] = ()
     unsafe_formats: bool = False
+    #: The user's scenario files and folders (``scenarios.paths``), absolute: every worker imports them too.
+    scenario_paths: tuple[Path, ...] = ()
 
     def environment(self, name: str) -> Environment:
         try:

@@ -22,7 +22,7 @@ from harness.matrix.model import UPGRADE_FORMS, DriftSpec, Environment, Matrix, 
 from harness.matrix.reader import read_bounded
 from harness.matrix.selection import select_scenarios
 from harness.matrix.upgrades import declared_paths
-from harness.worker.scenario import Scenario
+from harness.worker.scenario import Scenario, discover_paths
 
 __all__ = ["load"]
 
@@ -146,7 +146,9 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
     upgrades = declared_paths(spec.upgrades, by_name, located)
     scenario_ids: tuple[str, ...] = ()
     timeouts: dict[str, float] = {}
+    scenario_paths = _user_scenario_paths(path, spec.scenarios.paths, located)
     if registry is not None:
+        registry = {**registry, **discover_paths(scenario_paths)} if scenario_paths else registry
         scenario_ids, timeouts = select_scenarios(spec, registry, located)
     drift = _load_waivers_file(path, spec.drift, located)
     if located.problems:
@@ -163,4 +165,17 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         upgrades=upgrades,
         unsafe_formats=spec.unsafe_formats,
+        scenario_paths=scenario_paths,
     )
+
+
+def _user_scenario_paths(matrix_file: Path, paths: list[str], located: Located) -> tuple[Path, ...]:
+    """``scenarios.paths`` resolved against the matrix file's folder; one that does not exist is a problem."""
+    resolved: list[Path] = []
+    for i, raw in enumerate(paths):
+        target = (matrix_file.parent / raw).resolve()
+        if target.is_dir() or (target.is_file() and target.suffix == ".py"):
+            resolved.append(target)
+        else:
+            located.problem(("scenarios", "paths", i), f"{short(raw)} is neither a folder nor a .py file ({target})")
+    return tuple(resolved)

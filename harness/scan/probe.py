@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from harness import workspace
 from harness.cache import default_cache_dir
 from harness.errors import HarnessError, ProvisionError
 from harness.matrix import Matrix
@@ -32,7 +33,7 @@ from harness.worker.atomic import write_text_atomic
 
 __all__ = ["DEFAULT_TIMEOUT", "REPO_ROOT", "probe_environment", "probe_key"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+REPO_ROOT = workspace.LIB_ROOT
 DEFAULT_TIMEOUT = 300.0
 _PROBER = REPO_ROOT / "harness" / "worker" / "symbols.py"
 _PROBER_HELPERS = (REPO_ROOT / "harness" / "worker" / "atomic.py",)
@@ -50,7 +51,7 @@ def probe_key(prov: Provisioned, env_vars: Mapping[str, str], request: Mapping[s
 
 
 def _cache_file(key: str, root: Path | None) -> Path:
-    base = root if root is not None else default_cache_dir(REPO_ROOT) / "scan"
+    base = root if root is not None else default_cache_dir() / "scan"
     return base / key[:2] / f"{key}.json"
 
 
@@ -99,7 +100,7 @@ def probe_environment(
 ) -> ProbeAnswer:
     """The prober's answer in ``env_name`` (provisioned when absent), from the cache when nothing changed."""
     env = matrix.environment(env_name)
-    venv_dir = (venv_root or REPO_ROOT / ".nox") / env.venv_slug
+    venv_dir = (venv_root or workspace.state_dir()) / env.venv_slug
     try:
         prov = provision(env, venv_dir.resolve())
     except ProvisionError as exc:

@@ -34,7 +34,16 @@ from harness.worker.atomic import write_atomic
 from harness.worker.errors import error_text
 from harness.worker.protocol import CellResult, Status, WarningRecord, blank_cell, clean_text
 from harness.worker.records import summarize
-from harness.worker.scenario import Context, Failed, Scenario, Skipped, discover, jsonable, split_id
+from harness.worker.scenario import (
+    Context,
+    Failed,
+    Scenario,
+    Skipped,
+    discover,
+    discover_paths,
+    jsonable,
+    split_id,
+)
 
 __all__ = ["main", "run_scenario"]
 
@@ -225,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = json.loads(args.plan.read_text())
     events = os.fdopen(args.events_fd, "w", buffering=1)
     Path(plan["scratch_dir"]).mkdir(parents=True, exist_ok=True)
-    registry = discover(plan["scenario_packages"])
+    sys.modules.setdefault("compat_matrix", importlib.import_module("harness.worker.public"))  # user scenarios' API
+    discover(plan["scenario_packages"])
+    registry = discover_paths(plan.get("scenario_paths", []))
     started = time.perf_counter()
     preload = _preload(plan.get("preload", []))
     try:  # warm up: the first determinism calls are slow (torch's takes seconds); count them as import cost

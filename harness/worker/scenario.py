@@ -15,9 +15,11 @@ Standard library only at import time: this module is loaded by the worker inside
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
 import sys
+import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from harness.worker.protocol import CONTEXT_KEYS, STATUSES, UNSAFE_ALLOWED
 
 __all__ = [
     "STATUSES",
+    "USER_PACKAGE",
     "CheckRecord",
     "CheckResult",
     "Context",
@@ -36,6 +39,7 @@ __all__ = [
     "Skipped",
     "clear",
     "discover",
+    "discover_paths",
     "fail",
     "get",
     "scenario",
@@ -73,6 +77,11 @@ def split_id(cell_id: str) -> tuple[str, str | None]:
 
 _REGISTRY: dict[str, Scenario] = {}
 
+#: The package user scenario files are imported under (``compat_matrix_user.<file stem>``): their ids become
+#: ``user.<area>_<name>``, so a user's scenario never takes a built-in id, and their module names never shadow the
+#: user's own modules nor the standard library.
+USER_PACKAGE = "compat_matrix_user"
+
 
 def scenario(
     *,
@@ -103,10 +112,11 @@ def scenario(
         short = name or func.__name__
         if not _IDENT.match(short):
             raise ValueError(f"scenario name {short!r} must be a lowercase identifier")
+        user = func.__module__.startswith(f"{USER_PACKAGE}.")
         entry = Scenario(
-            id=f"{area}.{short}",
-            area=area,
-            name=short,
+            id=f"user.{area}_{short}" if user else f"{area}.{short}",
+            area="user" if user else area,
+            name=f"{area}_{short}" if user else short,
             func=func,
             requires=requirements,
             timeout=timeout,
@@ -156,6 +166,72 @@ class Skipped(BaseException):
 
 class Failed(BaseException):
     """Raised by ``fail()``: the scenario cannot go on, and the cell is a ``fail``."""
+
+
+def discover_paths(paths: Iterable[str | Path]) -> dict[str, Scenario]:
+    """Import the user's scenario files (``.py`` files, or every public ``.py`` of a folder) and return the registry.
+
+    Each call starts the user's scenarios afresh (a process may load two matrices). A file that fails to import,
+    or a second file with the name of one already imported, is one scenario of its own, ``user.import_<stem>``,
+    whose cell is an error with the message: a broken user file costs its own cell, never the run.
+    """
+    _forget_user_scenarios()
+    files = _user_files([Path(p) for p in paths])
+    package = types.ModuleType(USER_PACKAGE, "The user's scenario files (see harness.worker.scenario).")
+    package.__path__ = list(dict.fromkeys(str(f.parent) for f in files))  # their own imports: ``from . import x``
+    sys.modules[USER_PACKAGE] = package
+    seen: dict[str, Path] = {}
+    for file in files:
+        if file.stem in seen:
+            _register_broken(file, f"another user scenario file is named {file.name}: {seen[file.stem]}")
+            continue
+        seen[file.stem] = file
+        _import_user_file(file)
+    return get()
+
+
+def _forget_user_scenarios() -> None:
+    for sid in [sid for sid, entry in _REGISTRY.items() if entry.module.startswith(USER_PACKAGE)]:
+        del _REGISTRY[sid]
+    for name in [n for n in sys.modules if n == USER_PACKAGE or n.startswith(f"{USER_PACKAGE}.")]:
+        del sys.modules[name]
+
+
+def _user_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        found = sorted(p for p in path.glob("*.py") if not p.name.startswith("_")) if path.is_dir() else [path]
+        files += [f.resolve() for f in found if f.resolve() not in files]
+    return files
+
+
+def _import_user_file(file: Path) -> None:
+    """Run the file as ``compat_matrix_user.<stem>`` (its decorators register its scenarios)."""
+    name = f"{USER_PACKAGE}.{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        _register_broken(file, "not a Python source file")
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit, Skipped, Failed) as exc:  # only Ctrl-C stops the run
+        del sys.modules[name]
+        _register_broken(file, f"{type(exc).__name__}: {exc}")
+
+
+def _register_broken(file: Path, error: str) -> None:
+    """A scenario standing for a user file that does not import: its cell is an error naming the file."""
+    stem = re.sub(r"[^a-z0-9_]", "_", file.stem.lower()).lstrip("_0123456789") or "file"
+
+    def broken(ctx: Context) -> None:
+        raise ImportError(f"user scenario file {file} does not import: {error}")
+
+    sid = f"user.import_{stem}"
+    doc = f"The user scenario file {file.name}, which does not import."
+    module = f"{USER_PACKAGE}.{file.stem}"  # its cache key covers the file's bytes, so an edit measures again
+    _REGISTRY[sid] = Scenario(id=sid, area="user", name=f"import_{stem}", func=broken, doc=doc, module=module)
 
 
 def skip(reason: str) -> NoReturn:
