@@ -48,11 +48,16 @@ def _load(args: argparse.Namespace) -> tuple[matrix_mod.Matrix, dict[str, scenar
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a working starting point (a matrix with one upgrade path, an example scenario) into ``--dir``."""
-    from harness.starter import write_starter
+    from harness.starter import save_example_model, write_starter
 
-    written = write_starter(Path(args.dir), force=args.force)
-    for path in written:
+    directory = Path(args.dir)
+    for path in write_starter(directory, force=args.force, model=False):
         print(f"wrote {path}")
+    if args.no_model:
+        return 0
+    print("saving the example model in the first environment (provisioned now, reused by run)", flush=True)
+    print(f"wrote {save_example_model(directory, workspace.state_dir(cwd=directory.resolve()))}")
+    write_starter(directory, force=True)  # the matrix again, now with its models: entry
     print("next: compat-matrix run, then compat-matrix report and compat-matrix gonogo (in that folder)")
     return 0
 
@@ -440,6 +445,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     init = add("init", cmd_init, "write a starting point here: matrix.yaml with one upgrade path, an example scenario")
     init.add_argument("--dir", default=".", help="the folder to write into (default: the current one)")
     init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.add_argument("--no-model", action="store_true", help="no example model (nothing is provisioned)")
     add("check", cmd_check, "validate matrix.yaml and the scenario selection")
     add("list", cmd_list, "list environments and selected scenarios").add_argument("--json", action="store_true")
     run = add("run", cmd_run, "provision an environment (default: every one, then the relay) and run its scenarios")

@@ -51,6 +51,7 @@ from harness.results import (
 )
 from harness.sandbox import Sandbox, find_sandbox
 from harness.supervisor import ResultSink, Supervisor, WorkerSpec
+from harness.worker.models import MODEL_PREFIX
 from harness.worker.protocol import UNSAFE_ALLOWED, blank_cell
 from harness.worker.scenario import Scenario, split_id
 
@@ -142,6 +143,7 @@ class EnvironmentPipeline:
             startup_timeout=self.matrix.defaults.startup_timeout,
             scenario_packages=self.scenario_packages,
             scenario_paths=self.matrix.scenario_paths,
+            models=self.matrix.models,
             base=self.environ,
         )
 
@@ -191,7 +193,11 @@ class EnvironmentPipeline:
                   f"{len(missing)} to run", file=sys.stderr)  # fmt: skip
         to_run = self._skip_unmet(recorder, missing, capabilities(prov.packages, self.env.env))
         self.environment_key(doc.environment.resolved)
-        keys = {sid: self._key(sid, self.matrix.timeouts[sid]) for sid in to_run} if self.cache else {}
+        keys = (
+            {sid: self._key(sid, self.matrix.timeouts[sid], self._inputs_of(sid)) for sid in to_run}
+            if self.cache
+            else {}
+        )
         if repeat == 1 and not selection:  # a flake hunt, and a -k re-run (a reproduce command), measure again
             to_run = self._reuse(recorder, to_run, keys, scratch)
         try:
@@ -273,7 +279,44 @@ class EnvironmentPipeline:
 
         return store
 
+    def _inputs_of(self, scenario_id: str) -> str:
+        """What a cell reads besides its code: for a user model, the digest of its files (else nothing)."""
+        if not scenario_id.startswith(MODEL_PREFIX):
+            return ""
+        name = scenario_id.removeprefix(MODEL_PREFIX)
+        return next(str(m["digest"]) for m in self.matrix.models if m["name"] == name)
+
     def _supervise(
+        self, recorder: Recorder, scratch: Path, to_run: list[str], repeat: int, keys: Mapping[str, str]
+    ) -> None:
+        models = [sid for sid in to_run if sid.startswith(MODEL_PREFIX)]
+        plain = [sid for sid in to_run if sid not in models]
+        if plain:
+            self._supervise_scenarios(recorder, scratch, plain, repeat, keys)
+        if models:
+            self._supervise_models(recorder, scratch / "models", models, keys)
+
+    def _supervise_models(self, recorder: Recorder, scratch: Path, ids: list[str], keys: Mapping[str, str]) -> None:
+        """The user's models load in a worker of their own, in the sandbox (a model file can hold code: a pickle,
+        a Lambda layer, a SavedModel graph); with no sandbox on this machine they are not loaded, and say why."""
+        found = find_sandbox()
+        if isinstance(found, str):
+            why = (
+                f"a saved model can run code when loaded, so it is loaded only in the sandbox; this machine has {found}"
+            )
+            recorder.add_many([self._cell(sid, "skip", why) for sid in ids])
+            return
+        caps = capabilities(self.provision().packages, self.env.env)
+        requirements = [req for sid in ids for req in self.registry[sid].requires]
+        spec = self._spec(scratch, preload_modules(requirements, self.env.env, caps), {})
+        spec = dataclasses.replace(spec, sandbox=found)
+        areas = {sid: "user" for sid in ids}
+        sink = self._storing(recorder.add_raw, keys, scratch)
+        self._phase("models", len(ids))
+        stats = Supervisor(spec, {sid: self.matrix.timeouts[sid] for sid in ids}, areas, self._counted(sink)).run(ids)
+        recorder.doc.timings.worker_starts += stats.worker_starts
+
+    def _supervise_scenarios(
         self, recorder: Recorder, scratch: Path, to_run: list[str], repeat: int, keys: Mapping[str, str]
     ) -> None:
         doc, caps = recorder.doc, capabilities(self.provision().packages, self.env.env)

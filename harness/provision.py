@@ -93,6 +93,7 @@ class Provisioned:
         startup_timeout: float,
         scenario_packages: tuple[str, ...] = ("scenarios",),
         scenario_paths: tuple[Path, ...] = (),
+        models: tuple[dict[str, Any], ...] = (),
         base: Mapping[str, str] | None = None,
     ) -> WorkerSpec:
         """How to start a worker in this environment; ``context`` reaches scenarios through the plan, not variables."""
@@ -103,6 +104,7 @@ class Provisioned:
             log_path=scratch / "worker.log",
             scenario_packages=scenario_packages,
             scenario_paths=tuple(str(p) for p in scenario_paths),
+            models=models,
             preload=tuple(preload),
             seed=seed,
             startup_timeout=startup_timeout,

@@ -46,6 +46,7 @@ class WorkerSpec:
     log_path: Path
     scenario_packages: tuple[str, ...] = ("scenarios",)
     scenario_paths: tuple[str, ...] = ()  # the user's scenario files and folders (matrix ``scenarios.paths``)
+    models: tuple[dict[str, Any], ...] = ()  # the user's saved models (matrix ``models:``), one cell each
     preload: tuple[str, ...] = ()
     seed: int = 1337
     startup_timeout: float = 600.0
@@ -100,6 +101,7 @@ class _Attempt:
         plan = {
             "scenario_packages": list(spec.scenario_packages),
             "scenario_paths": list(spec.scenario_paths),
+            "models": list(spec.models),
             "scenario_ids": ids,
             "preload": list(spec.preload),
             "seed": spec.seed,

@@ -41,8 +41,9 @@ def test_the_data_files_the_code_opens_are_shipped():
     assert data and unshipped == []
 
 
-def test_init_writes_a_starter_whose_pins_are_the_default_matrixs(tmp_path, capsys):
-    assert main(["init", "--dir", str(tmp_path)]) == 0
+def test_init_writes_a_starter_whose_pins_are_the_default_matrixs(tmp_path, capsys):  # offline: --no-model
+    assert main(["init", "--no-model", "--dir", str(tmp_path)]) == 0
+    assert "models" not in yaml.safe_load((tmp_path / "matrix.yaml").read_text())
     written = yaml.safe_load((tmp_path / "matrix.yaml").read_text())
     assert written["scenarios"]["paths"] == [SCENARIO_FOLDER] and (tmp_path / SCENARIO_FOLDER / "example.py").is_file()
     default = {e["name"]: e["packages"] for e in yaml.safe_load((ROOT / "matrix.yaml").read_text())["environments"]}
@@ -97,7 +98,7 @@ def test_the_installed_command_works_in_an_empty_directory(tmp_path):
     for name in ("tf2.16-keras3", "tf2.21-keras3"):
         doc = json.loads((run_dir / f"{name}.json").read_text())
         cells = {c["id"]: c["status"] for c in doc["scenarios"]}
-        assert cells["user.example_seeded_dense"] == "pass", name
+        assert cells["user.example_seeded_dense"] == cells["user.model_example"] == "pass", name
 
     report = _run([command, "report"], project, env)
     assert report.returncode in (0, 1), report.stderr  # 1: a NO-GO path, which the report gates on
@@ -105,5 +106,7 @@ def test_the_installed_command_works_in_an_empty_directory(tmp_path):
     gonogo = _run([command, "gonogo"], project, env)
     assert gonogo.returncode in (0, 1) and "tf2.16-keras3 → tf2.21-keras3" in gonogo.stdout, gonogo.stderr
     ledger = json.loads((run_dir / "ledger" / "tf2.16-keras3__tf2.21-keras3.json").read_text())
-    compared = {r["record"]: r["verdict"] for r in ledger["records"] if r["scenario"] == "user.example_seeded_dense"}
-    assert set(compared) == {"kernel", "output"}  # the example's records were compared across the path
+    compared = {(r["scenario"], r["record"]) for r in ledger["records"] if r["scenario"].startswith("user.")}
+    # the example scenario's and the example model's records were compared across the path
+    assert {("user.example_seeded_dense", "output"), ("user.model_example", "predictions")} <= compared
+    assert ("user.model_example", "load") in compared and ("user.model_example", "compiled") in compared

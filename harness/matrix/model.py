@@ -164,6 +164,32 @@ UpgradeSpec = Annotated[
 ]
 
 
+class SampleInputs(_Spec):
+    """Inputs drawn for a model: a seeded standard normal of this shape (``numpy.random.default_rng(seed)``)."""
+
+    shape: list[Annotated[int, Field(ge=1, le=4096)]] = Field(min_length=1, max_length=8)
+    seed: int = 0
+    dtype: Literal["float32", "float64", "int32", "int64"] = "float32"
+
+
+class ModelSpec(_Spec):
+    """A saved model of the user's, loaded in every environment the plain way and its predictions compared."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,60}$", description="Its cell is user.model_<name>.")
+    path: str = Field(
+        description="The file or SavedModel folder, relative to the matrix file: .keras, .h5, a SavedModel folder, "
+        ".pt/.pth (torch.load: a module or a state_dict with 'module'), .pt2 (torch.export)."
+    )
+    framework: Literal["keras", "torch"] | None = Field(default=None, description="Default: told by the path.")
+    inputs: str | SampleInputs = Field(description="An .npz (its first array) or {shape, seed, dtype}.")
+    expected: str | None = Field(default=None, description="An .npz of the outputs it should give (first array).")
+    module: str | None = Field(
+        default=None,
+        description="For a torch state_dict: 'package.module:callable' returning the nn.Module to load it into "
+        "(from the user's code in the environments).",
+    )
+
+
 class MatrixSpec(_Spec):
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=lambda: Defaults())
@@ -177,6 +203,7 @@ class MatrixSpec(_Spec):
         "older -> newer pair of environments within one framework line.",
     )
     scenarios: ScenarioSelection = Field(default_factory=ScenarioSelection)
+    models: list[ModelSpec] = Field(default_factory=list, description="The user's saved models to load everywhere.")
     environments: list[EnvironmentSpec] = Field(default_factory=list)
     generate: list[GeneratorSpec] = Field(default_factory=list)
     drift: DriftSpec = Field(default_factory=lambda: DriftSpec())
@@ -248,6 +275,8 @@ class Matrix:
     unsafe_formats: bool = False
     #: The user's scenario files and folders (``scenarios.paths``), absolute: every worker imports them too.
     scenario_paths: tuple[Path, ...] = ()
+    #: The user's models (``models:``) as the worker receives them: paths absolute, with their files' digest.
+    models: tuple[dict[str, Any], ...] = ()
 
     def environment(self, name: str) -> Environment:
         try:

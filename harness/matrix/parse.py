@@ -19,10 +19,13 @@ from harness.matrix.checks import check_python, short
 from harness.matrix.expand import explicit_environment, generated_environments, within_environment_cap
 from harness.matrix.located import Loc, Located, compose
 from harness.matrix.model import UPGRADE_FORMS, DriftSpec, Environment, Matrix, MatrixSpec, WaiverSpec
+from harness.matrix.models import user_models
 from harness.matrix.reader import read_bounded
 from harness.matrix.selection import select_scenarios
 from harness.matrix.upgrades import declared_paths
+from harness.worker.models import register_models
 from harness.worker.scenario import Scenario, discover_paths
+from harness.worker.scenario import get as get_registry
 
 __all__ = ["load"]
 
@@ -147,8 +150,11 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
     scenario_ids: tuple[str, ...] = ()
     timeouts: dict[str, float] = {}
     scenario_paths = _user_scenario_paths(path, spec.scenarios.paths, located)
+    models = user_models(path, spec.models, located)
     if registry is not None:
-        registry = {**registry, **discover_paths(scenario_paths)} if scenario_paths else registry
+        registry = {**registry, **discover_paths(scenario_paths)} if scenario_paths else dict(registry)
+        register_models(models)
+        registry.update(get_registry())
         scenario_ids, timeouts = select_scenarios(spec, registry, located)
     drift = _load_waivers_file(path, spec.drift, located)
     if located.problems:
@@ -166,6 +172,7 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
         upgrades=upgrades,
         unsafe_formats=spec.unsafe_formats,
         scenario_paths=scenario_paths,
+        models=models,
     )
 
 

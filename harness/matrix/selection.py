@@ -14,6 +14,7 @@ from harness.errors import MatrixError
 from harness.matrix.checks import short
 from harness.matrix.located import Located
 from harness.matrix.model import Matrix, MatrixSpec, ScenarioSelection
+from harness.worker.models import MODEL_PREFIX
 from harness.worker.scenario import Scenario
 
 __all__ = ["restrict", "select_scenarios", "shard"]
@@ -38,6 +39,8 @@ def _check_selection(sel: ScenarioSelection, registry: Mapping[str, Scenario], l
 def _selected(sel: ScenarioSelection, scenario_id: str, entry: Scenario) -> bool:
     if entry.parametrized:  # planned by the orchestrator (the relay), never selected as a plain cell
         return False
+    if scenario_id.startswith(MODEL_PREFIX):  # a model listed under models: runs unless excluded by name
+        return not any(fnmatch.fnmatchcase(scenario_id, p) for p in sel.exclude)
     if sel.areas and entry.area not in sel.areas:
         return False
     if sel.ids and not any(fnmatch.fnmatchcase(scenario_id, p) for p in sel.ids):

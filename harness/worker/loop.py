@@ -32,6 +32,7 @@ from typing import Any, TextIO
 from harness.worker import capture, determinism
 from harness.worker.atomic import write_atomic
 from harness.worker.errors import error_text
+from harness.worker.models import register_models
 from harness.worker.protocol import CellResult, Status, WarningRecord, blank_cell, clean_text
 from harness.worker.records import summarize
 from harness.worker.scenario import (
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(plan["scratch_dir"]).mkdir(parents=True, exist_ok=True)
     sys.modules.setdefault("compat_matrix", importlib.import_module("harness.worker.public"))  # user scenarios' API
     discover(plan["scenario_packages"])
+    register_models(plan.get("models", []))
     registry = discover_paths(plan.get("scenario_paths", []))
     started = time.perf_counter()
     preload = _preload(plan.get("preload", []))

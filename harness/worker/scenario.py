@@ -42,6 +42,7 @@ __all__ = [
     "discover_paths",
     "fail",
     "get",
+    "replace_registered",
     "scenario",
     "skip",
     "split_id",
@@ -166,6 +167,13 @@ class Skipped(BaseException):
 
 class Failed(BaseException):
     """Raised by ``fail()``: the scenario cannot go on, and the cell is a ``fail``."""
+
+
+def replace_registered(prefix: str, entries: Iterable[Scenario]) -> None:
+    """Drop every scenario whose id starts with ``prefix``, then register ``entries`` (made, not decorated)."""
+    for sid in [sid for sid in _REGISTRY if sid.startswith(prefix)]:
+        del _REGISTRY[sid]
+    _REGISTRY.update({entry.id: entry for entry in entries})
 
 
 def discover_paths(paths: Iterable[str | Path]) -> dict[str, Scenario]:

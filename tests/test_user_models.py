@@ -1,0 +1,112 @@
+"""The user's saved models (``models:`` in matrix.yaml): resolved beside the matrix file, always selected, their bytes
+in the cell's cache key; and, in real environments, a model saved by Keras 2 that Keras 3 cannot load is a NO-GO
+naming the model and the error."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import matrix
+from harness.cli import main
+from harness.errors import MatrixError
+from harness.starter import EXAMPLE_MODEL, save_example_model
+from harness.worker import scenario as scenario_mod
+from harness.workspace import state_dir
+from scenarios._user_models import sample_inputs
+
+ENVIRONMENTS = """
+environments:
+  - name: tf2.15-keras2
+    packages: {tensorflow-cpu: "2.15.1", keras: "2.15.0"}
+  - name: tf2.16-keras3
+    packages: {tensorflow-cpu: "2.16.2", keras: "3.3.3"}
+"""
+MODELS = """
+models:
+  - name: legacy
+    path: models/example.keras
+    inputs: {shape: [4, 8], seed: 0}
+"""
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "matrix.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _load(path: Path) -> matrix.Matrix:
+    return matrix.load(path, scenario_mod.discover(("scenarios",)))
+
+
+def test_a_model_runs_even_where_the_selection_names_other_scenarios(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "example.keras").write_bytes(b"zip")
+    m = _load(_write(tmp_path, 'scenarios: {ids: ["layer_init.keras_dense"]}' + ENVIRONMENTS + MODELS))
+    assert m.scenario_ids == ("layer_init.keras_dense", "user.model_legacy")
+    (entry,) = m.models
+    assert entry["framework"] == "keras" and entry["path"] == str((tmp_path / "models" / "example.keras").resolve())
+
+
+def test_a_missing_model_file_is_an_error_naming_the_line_and_key(tmp_path):
+    with pytest.raises(MatrixError) as caught:
+        _load(_write(tmp_path, ENVIRONMENTS + MODELS))
+    assert "matrix.yaml:10: models[0].path" in str(caught.value) and "does not exist" in str(caught.value)
+
+
+def test_a_resaved_model_changes_its_cells_fingerprint(tmp_path):
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "example.keras"
+    model.write_bytes(b"first")
+    before = _load(_write(tmp_path, ENVIRONMENTS + MODELS)).models[0]["digest"]
+    model.write_bytes(b"second")
+    assert _load(tmp_path / "matrix.yaml").models[0]["digest"] != before
+
+
+def test_sample_inputs_are_a_seeded_draw_of_the_declared_shape(tmp_path):
+    spec = {"shape": [4, 8], "seed": 3, "dtype": "float32"}
+    first, again = sample_inputs(spec), sample_inputs(spec)
+    assert first.shape == (4, 8) and first.dtype == np.float32 and np.array_equal(first, again)
+    assert not np.array_equal(first, sample_inputs({**spec, "seed": 4}))
+    np.savez(tmp_path / "x.npz", first=np.arange(3.0), second=np.zeros(2))
+    assert sample_inputs(str(tmp_path / "x.npz")).tolist() == [0.0, 1.0, 2.0]  # the first array
+
+
+@pytest.mark.integration  # provisions real TensorFlow 2.15 / Keras 2 and TensorFlow 2.16 / Keras 3 environments
+def test_a_keras2_model_keras3_cannot_load_is_a_no_go_naming_it_and_the_error(tmp_path, capsys):
+    text = 'scenarios: {ids: ["user.*"]}' + ENVIRONMENTS
+    _write(tmp_path, text)
+    save_example_model(tmp_path, state_dir())  # saved by Keras 2.15, the first environment
+    assert (tmp_path / EXAMPLE_MODEL).is_file()
+    path = _write(tmp_path, text + MODELS)
+    results = str(tmp_path / "results")
+    assert main(["run", "--matrix", str(path), "--results-dir", results]) == 0
+    assert main(["gonogo", "--matrix", str(path), "--results-dir", results]) == 1
+    (verdict_file,) = (tmp_path / "results").glob("*/gonogo/tf2.15-keras2__tf2.16-keras3.json")
+    verdict = json.loads(verdict_file.read_text())
+    assert verdict["verdict"] == "NO-GO"
+    (reason,) = [r for r in verdict["reasons"] if r["kind"] == "call-broken"]
+    assert reason["severity"] == "no-go" and reason["scenarios"] == ["user.model_legacy"]
+    # Keras 3.3 cannot rebuild the Keras 2.15 optimizer's config (seen by hand: "Argument(s) not recognized:
+    # {'jit_compile': False, 'is_legacy_optimizer': False}"); the plain call's error is what the verdict names
+    assert "load_model(path)" in reason["summary"] and "ValueError" in reason["summary"]
+    cells = {
+        env: {
+            c["id"]: c for c in json.loads(next((tmp_path / "results").glob(f"*/{env}.json")).read_text())["scenarios"]
+        }
+        for env in ("tf2.15-keras2", "tf2.16-keras3")
+    }
+    loads = {
+        env: next(r["value"] for r in cell["user.model_legacy"]["records"] if r["name"] == "load")
+        for env, cell in cells.items()
+    }
+    assert loads["tf2.15-keras2"] == {"load_model(path)": "loaded"}
+    # the workaround that worked is a finding beside the plain call's error, never a rescue
+    assert loads["tf2.16-keras3"]["load_model(path)"].startswith("ValueError: Argument(s) not recognized")
+    assert loads["tf2.16-keras3"]["load_model(path, compile=False)"] == "loaded"
+    capsys.readouterr()
