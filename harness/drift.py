@@ -21,6 +21,7 @@ import io
 import math
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -269,17 +270,22 @@ class RecordArchive(Mapping[str, np.ndarray]):
     front was most of judging's time. A decoded array is kept (read-only) until the archive is dropped, after
     the last upgrade path through its environment. The archive's directory is read at once (a file that is not an
     archive is refused before anything is judged); a member that cannot be decoded is the same one-line
-    ``ResultsError``.
+    ``ResultsError``. Members are named as ``np.load`` names them (``<key>.npy`` is ``<key>``) and decoded by
+    ``_NpyReader``: as ``np.load`` decodes them, pickles refused, without parsing the same header again.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._decoded: dict[str, np.ndarray] = {}
         try:
-            self._npz = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
-            self._keys = frozenset(self._npz.files)
+            self._zip = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise self._error(exc) from None
+        names = self._zip.namelist()
+        keys = [name.removesuffix(".npy") for name in names]
+        self._keys = frozenset(keys)
+        self._members = dict(zip(keys, names, strict=True))
+        self._members.update(zip(names, names, strict=True))  # np.load's lookup: a member's full name wins
 
     def _error(self, exc: BaseException) -> ResultsError:
         return ResultsError(f"{self.path}: not a readable record archive ({type(exc).__name__}: {exc})")
@@ -290,8 +296,8 @@ class RecordArchive(Mapping[str, np.ndarray]):
         if key in self._decoded:  # an environment between two paths is compared twice: decode once
             return self._decoded[key]
         try:
-            array: np.ndarray = self._npz[key]
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            array = _NPY.decode(self._zip.read(self._members[key]))
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise self._error(exc) from None
         array.flags.writeable = False  # shared by every comparison that asks for it
         self._decoded[key] = array
@@ -305,6 +311,49 @@ class RecordArchive(Mapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+class _NpyReader:
+    """``.npy`` bytes to an array, as ``np.lib.format.read_array`` (pickles refused) reads them.
+
+    numpy parses each member's header (a Python literal) with ``ast.literal_eval``: most of decoding a small
+    array. A run's records have few distinct headers (one per dtype and shape), so a header is parsed by numpy's
+    own reader the first time, which also decodes that member and says what is wrong with a bad one; a member
+    whose header bytes are exactly one already read is then a view of its bytes in that dtype and shape. At most
+    ``limit`` headers are kept, whatever an archive holds.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.known: dict[bytes, tuple[np.dtype[Any], tuple[int, ...], bool]] = {}
+
+    def decode(self, raw: bytes) -> np.ndarray:
+        size = _header_size(raw)
+        header = raw[:size] if size else b""
+        known = self.known.get(header) if header else None
+        if known is None:
+            array: np.ndarray = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+            if header and len(self.known) < self.limit:
+                self.known[header] = (array.dtype, array.shape, not array.flags.c_contiguous)
+            return array
+        dtype, shape, fortran = known
+        values = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=size)
+        return values.reshape(shape[::-1]).transpose() if fortran else values.reshape(shape)
+
+
+def _header_size(raw: bytes) -> int:
+    """Where an ``.npy``'s data starts (magic, version, header length, header), or 0 for what is no ``.npy``."""
+    if not raw.startswith(np.lib.format.MAGIC_PREFIX) or len(raw) < 12:
+        return 0
+    version = raw[6:8]
+    if version == b"\x01\x00":
+        return 10 + int.from_bytes(raw[8:10], "little")
+    if version in (b"\x02\x00", b"\x03\x00"):
+        return 12 + int.from_bytes(raw[8:12], "little")
+    return 0
+
+
+_NPY = _NpyReader()
 
 
 def load_arrays(run_dir: Path, doc: EnvironmentResult) -> Mapping[str, np.ndarray]:
@@ -406,6 +455,11 @@ def _array_tolerance(record: RecordSummary, scenario: str, overrides: Mapping[st
     return tolerance_for(record.precision or record.dtype or "float64", f"{scenario}::{record.name}", overrides)
 
 
+def _info_verdict(mine: RecordSummary, theirs: RecordSummary) -> Verdict:
+    """A record of kind ``info`` (versions, identities) is shown, never judged: identical or merely different."""
+    return "identical" if mine.sha256 == theirs.sha256 else "info"
+
+
 def _compare(
     mine: RecordSummary,
     theirs: RecordSummary,
@@ -414,7 +468,7 @@ def _compare(
     overrides: Mapping[str, Tolerance],
 ) -> tuple[Verdict, dict[str, Any], Tolerance | None]:
     if mine.kind == "info" or theirs.kind == "info":
-        return ("identical" if mine.sha256 == theirs.sha256 else "info"), {"old": theirs.value, "new": mine.value}, None
+        return _info_verdict(mine, theirs), {"old": theirs.value, "new": mine.value}, None
     if _same_array(mine, theirs):
         return "identical", _identical_metrics(_elements(mine.shape)), _array_tolerance(mine, scenario, overrides)
     key = npz_key(scenario, mine.name)
@@ -507,6 +561,7 @@ class Comparisons:
     def __init__(self, overrides: Mapping[str, Tolerance] | None = None) -> None:
         self.overrides = overrides
         self._known: dict[tuple[int, str, bool, bool], tuple[RecordSummary, _Result]] = {}
+        self._shown: dict[int, tuple[RecordSummary, Any]] = {}
 
     def serves(self, overrides: Mapping[str, Tolerance] | None) -> bool:
         """Whether these are the tolerances its results were measured with."""
@@ -526,8 +581,37 @@ class Comparisons:
             self._known[lookup] = (record, result)
         return result
 
+    def info(self, mine: RecordSummary, theirs: RecordSummary) -> _Result:
+        """Two records of which one is an ``info``, as ``_measured`` gives them: each side's value made JSON-safe
+        once per record (an environment's versions differ from its neighbours', so these pairs are rarely alike)."""
+        return _info_verdict(mine, theirs), {"old": self._value(theirs), "new": self._value(mine)}, None
+
+    def _value(self, record: RecordSummary) -> Any:
+        if id(record) not in self._shown:
+            self._shown[id(record)] = (record, _clean(record.value))
+        return self._shown[id(record)][1]
+
 
 _FLAKY_DETAIL = "differs between repeats of the same environment"
+
+
+def _entry(fields: dict[str, Any], given: set[str]) -> DriftEntry:
+    """A ``DriftEntry`` of ``fields`` (every field, in order), ``given`` naming those a caller would have passed,
+    made as ``model_construct`` makes models, without validating: measuring builds every field itself from
+    validated documents (names, kinds), its own verdicts and JSON-safe metrics, which validation would only have
+    copied, at twice the cost, for each of a run's records. A test holds it equal to the validated entry."""
+    entry = DriftEntry.__new__(DriftEntry)
+    _set(entry, "__dict__", fields)
+    _set(entry, "__pydantic_fields_set__", set(given))
+    _set(entry, "__pydantic_extra__", None)
+    _set(entry, "__pydantic_private__", None)
+    return entry
+
+
+_set = object.__setattr__
+#: The fields a comparison's entry is given, and those of an entry without values (flaky, missing, added).
+_COMPARED = {"environment", "baseline", "scenario", "record", "kind", "verdict", "metrics", "tolerance"}
+_NOTED = {"environment", "baseline", "scenario", "record", "kind", "verdict"}
 
 
 class _Pair:
@@ -550,24 +634,39 @@ class _Pair:
         """The entries of one scenario, its records in name order (a name held twice: the last one counts)."""
         mine = {r.name: r for r in cell.records}
         theirs = {r.name: r for r in base_cell.records}
-        common = {**self.names, "scenario": cell.id}
-        add = self.entries.append
         for name in sorted(mine.keys() | theirs.keys()) if mine.keys() != theirs.keys() else sorted(mine):
             ours, base = mine.get(name), theirs.get(name)
-            kind = (ours or base).kind  # type: ignore[union-attr]  # one of the two is there
             if self.flaky and f"{cell.id}::{name}" in self.flaky:
-                add(DriftEntry(**common, record=name, kind=kind, verdict="flaky", detail=_FLAKY_DETAIL))
+                self._noted(cell.id, ours or base, "flaky", _FLAKY_DETAIL)  # type: ignore[arg-type]
             elif ours is None:
                 if cell.status == base_cell.status:  # a record that vanished without the cell changing status
-                    add(DriftEntry(**common, record=name, kind=kind, verdict="missing"))
+                    self._noted(cell.id, base, "missing")  # type: ignore[arg-type]
             elif base is None:
-                add(DriftEntry(**common, record=name, kind=kind, verdict="added"))
+                self._noted(cell.id, ours, "added")
             else:
-                if ours is base and self.known is not None:
-                    verdict, metrics, tolerance = self.known.itself(ours, cell.id, self.arrays)
-                else:
-                    verdict, metrics, tolerance = _measured(ours, base, cell.id, self.arrays, self.overrides)
-                add(DriftEntry(**common, record=name, kind=kind, verdict=verdict, metrics=metrics, tolerance=tolerance))
+                self._compared(cell.id, ours, base)
+
+    def _fields(self, scenario: str, record: RecordSummary) -> dict[str, Any]:
+        return {**self.names, "scenario": scenario, "record": record.name, "kind": record.kind}
+
+    def _noted(self, scenario: str, record: RecordSummary, verdict: Verdict, detail: str = "") -> None:
+        """An entry without numbers: the record is flaky, missing on the candidate or new there."""
+        fields = self._fields(scenario, record)
+        fields.update(verdict=verdict, metrics={}, tolerance=None, detail=detail)
+        self.entries.append(_entry(fields, _NOTED | {"detail"} if detail else _NOTED))
+
+    def _compared(self, scenario: str, ours: RecordSummary, base: RecordSummary) -> None:
+        if self.known is None:
+            verdict, metrics, tolerance = _measured(ours, base, scenario, self.arrays, self.overrides)
+        elif ours is base:
+            verdict, metrics, tolerance = self.known.itself(ours, scenario, self.arrays)
+        elif ours.kind == "info" or base.kind == "info":
+            verdict, metrics, tolerance = self.known.info(ours, base)
+        else:
+            verdict, metrics, tolerance = _measured(ours, base, scenario, self.arrays, self.overrides)
+        fields = self._fields(scenario, ours)
+        fields.update(verdict=verdict, metrics=dict(metrics), tolerance=tolerance, detail="")
+        self.entries.append(_entry(fields, _COMPARED))
 
 
 def _clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -106,8 +106,16 @@ def _framework_warnings(cell: ScenarioResult | None) -> dict[str, str]:
 
 def _new_warnings(base: ScenarioResult | None, cand: ScenarioResult | None) -> list[str]:
     """B's framework warnings whose message A never raised (a category change alone is not new)."""
+    if cand is None or not cand.warnings:
+        return []
     before, after = _framework_warnings(base), _framework_warnings(cand)
     return sorted(f"{category}: {message}" for message, category in after.items() if message not in before)
+
+
+def _records_lost(base: ScenarioResult | None, cand: ScenarioResult | None) -> list[str]:
+    if base is None or cand is None or not base.records:
+        return []
+    return sorted({r.name for r in base.records} - {r.name for r in cand.records})
 
 
 def _cell_delta(scenario: str, base: ScenarioResult | None, cand: ScenarioResult | None) -> CellDelta:
@@ -118,7 +126,7 @@ def _cell_delta(scenario: str, base: ScenarioResult | None, cand: ScenarioResult
         baseline_message=base.message if base else "",
         candidate_message=cand.message if cand else "",
         checks_failed=[c.name for c in cand.checks if not c.ok] if cand else [],
-        records_lost=sorted({r.name for r in base.records} - {r.name for r in cand.records}) if base and cand else [],
+        records_lost=_records_lost(base, cand),
         new_framework_warnings=_new_warnings(base, cand),
     )
 

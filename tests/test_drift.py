@@ -332,3 +332,62 @@ def test_comparisons_are_used_only_with_the_tolerances_they_were_made_for(tmp_pa
     _measured_all(docs, tmp_path, known)
     entries = _measured_all(docs, tmp_path, known, loose)
     assert {e["tolerance"]["source"] for path in entries for e in path} == {"loose"}
+
+
+npy_dtypes = st.sampled_from(["<f4", ">f4", "<f8", "<f2", "|b1", "<i8", ">i2", "|u1", "<c8", "<u4"])
+npy_shapes = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple)
+
+
+@settings(max_examples=120, deadline=None)
+@given(npy_dtypes, npy_shapes, st.booleans(), st.sampled_from([(1, 0), (2, 0), (3, 0)]), st.integers(0, 2**32 - 1))
+def test_members_decode_as_numpy_reads_them_the_first_time_and_after(dtype, shape, fortran, version, seed):
+    """An archive member is the array ``np.load`` reads from it, whether its header is new or was seen before."""
+    import io
+
+    from harness import drift
+
+    values = np.random.default_rng(seed).integers(0, 255, size=shape).astype(dtype)
+    values = np.asfortranarray(values) if fortran else values
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, values, version=version)
+    raw = buffer.getvalue()
+    expected = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    reader = drift._NpyReader()
+    for _ in range(2):  # the first read parses the header, the second finds it known
+        got = reader.decode(raw)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert got.tobytes(order="A") == expected.tobytes(order="A") and np.array_equal(got, expected, equal_nan=True)
+    assert len(reader.known) == 1
+    with pytest.raises(ValueError):
+        reader.decode(raw[: len(raw) - 1]) if values.nbytes else reader.decode(raw[:8])  # cut short: refused
+
+
+def test_a_pickled_member_is_refused_even_after_its_header_shape_was_seen(tmp_path):
+    import io
+
+    from harness import drift
+
+    reader = drift._NpyReader()
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="allow_pickle"):
+            reader.decode(buffer.getvalue())
+    assert not reader.known
+
+
+def test_entries_built_without_validation_are_the_validated_entries(tmp_path):
+    """measure builds its entries without pydantic's validation: they must be what validation would have made
+    (fields, fields given, the JSON a ledger writes), for compared, flaky, missing and added records."""
+    from harness.drift import DriftEntry, load_arrays
+
+    base = env_doc(tmp_path, "base", [cell("a.x", w=np.ones(3), gone=1.0, flaky=2.0), cell("b.y", c={"k": 1})])
+    cand = env_doc(tmp_path, "cand", [cell("a.x", w=np.zeros(3), new=1.0, flaky=3.0), cell("b.y", c={"k": 2})])
+    cand.flaky = ["a.x::flaky"]
+    entries = measure(cand, base, load_arrays(tmp_path, cand), load_arrays(tmp_path, base))
+    assert {e.verdict for e in entries} == {"beyond", "flaky", "missing", "added", "changed"}
+    for entry in entries:
+        given = {name: getattr(entry, name) for name in entry.model_fields_set}
+        validated = DriftEntry(**given)
+        assert entry == validated and entry.model_fields_set == validated.model_fields_set
+        assert entry.model_dump_json() == validated.model_dump_json()
