@@ -262,6 +262,7 @@ def _inputs_digest(env: Environment, pins: Mapping[str, str], uv: _Uv) -> str:
         "pins": dict(sorted(pins.items())),
         "no_deps": sorted(env.no_deps),
         "index": uv.index,
+        "local": [list(env.local), env.local_digest],
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
@@ -303,6 +304,15 @@ def _sync(env: Environment, venv_dir: Path, lock: str, uv: _Uv, python: Path, st
     steps.append(f"uv pip sync ({len(_parse_pins(lock))} packages)")
 
 
+def _install_local(env: Environment, uv: _Uv, python: Path, steps: list[str]) -> str:
+    """The user's own code after the pins, without dependencies (so no pin moves); its lines of the lock."""
+    if not env.local:
+        return ""
+    uv(["pip", "install", "--no-deps", "--reinstall", "--python", str(python), *env.local], "installing local code")
+    steps.append(f"uv pip install --no-deps {' '.join(env.local)}")
+    return "".join(f"# local: {path}\n" for path in env.local) + f"# local sha256: {env.local_digest}\n"
+
+
 def provision(
     env: Environment,
     venv_dir: Path,
@@ -337,6 +347,7 @@ def provision(
     else:
         lock = _compile_lock(env, pins, uv, python, steps)
         _sync(env, venv_dir, lock, uv, python, steps)
+        lock += _install_local(env, uv, python, steps)
         installed = _freeze(uv, python)
         _verify(env, pins, installed)
         (venv_dir / STAMP_NAME).write_text(json.dumps({"inputs": digest, "lock": lock, "packages": installed}))

@@ -134,6 +134,8 @@ def _torch_model(ctx: Context, entry: dict[str, Any], x: np.ndarray) -> np.ndarr
 
 def run_model(ctx: Context, entry: dict[str, Any]) -> None:
     """Load the model the plain way first, predict on its sample inputs, compare with its expected outputs."""
+    for module in entry.get("imports") or []:  # the user's code that registers the model's custom objects
+        importlib.import_module(module)
     x = sample_inputs(entry["inputs"])
     predict = _keras_model if entry["framework"] == "keras" else _torch_model
     predictions = predict(ctx, entry, x)

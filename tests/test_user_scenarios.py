@@ -125,3 +125,58 @@ def test_user_scenarios_run_in_a_real_worker_and_a_broken_file_costs_its_own_cel
     assert "broken.py does not import: SyntaxError" in doc.cell("user.import_broken").message
     with np.load(tmp_path / "results" / "r" / doc.records_file) as data:
         assert data["user.layer_init_keras_dense::values"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+LIBRARY_SCENARIO = '''
+from compat_matrix import Context, scenario
+
+@scenario(area="mylib")
+def scale(ctx: Context) -> None:
+    """Our own library, installed into the environment from the matrix's local: folder."""
+    import mylib
+    ctx.record("scaled", mylib.scale([1.0, 2.0]))
+'''
+
+
+def _library(root: Path, factor: float) -> Path:
+    (root / "mylib").mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "mylib"\nversion = "0.1"\n'
+    )
+    (root / "mylib" / "__init__.py").write_text(f"def scale(xs):\n    return [x * {factor} for x in xs]\n")
+    return root
+
+
+def test_local_code_must_be_a_project_or_a_wheel(tmp_path):
+    (tmp_path / "project" / "notaproject").mkdir(parents=True)
+    path = tmp_path / "project" / "matrix.yaml"
+    path.write_text("local: [notaproject]\n" + MATRIX.format(paths=""))
+    with pytest.raises(MatrixError, match=r"matrix.yaml:1: local\[0\]: 'notaproject' is neither a project folder"):
+        matrix.load(path, scenario_mod.discover(("scenarios",)))
+
+
+@pytest.mark.integration  # provisions a real venv with uv and builds the user's library with setuptools from PyPI
+def test_the_users_library_is_installed_and_an_edit_is_measured_again(tmp_path):
+    _write(tmp_path / "project" / "checks", {"uses_lib.py": LIBRARY_SCENARIO})
+    library = _library(tmp_path / "project" / "mylib", 2.0)
+    path = tmp_path / "project" / "matrix.yaml"
+    path.write_text("local: [mylib]\n" + MATRIX.format(paths='"checks"'))
+    environ = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+
+    def run(run_id: str) -> tuple[list[float], str]:
+        m = matrix.load(path, scenario_mod.discover(("scenarios",)))
+        pipeline = EnvironmentPipeline(
+            m, "plain", tmp_path / "results" / run_id, tmp_path / "venvs" / "plain", scenario_mod.get(),
+            run_id=run_id, environ=environ, cache=cache.CellCache(tmp_path / "cells"),
+        )  # fmt: skip
+        doc = pipeline.run()
+        assert doc.cell("user.mylib_scale").status == "pass", doc.cell("user.mylib_scale").message
+        with np.load(tmp_path / "results" / run_id / doc.records_file) as data:
+            return data["user.mylib_scale::scaled"].tolist(), doc.environment.resolved.lock_sha256
+
+    first, lock = run("r1")
+    assert first == [2.0, 4.0]
+    _library(library, 3.0)  # an edit of the library: installed again, its cell measured again (not reused)
+    second, edited_lock = run("r2")
+    assert second == [3.0, 6.0] and edited_lock != lock

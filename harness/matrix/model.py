@@ -188,6 +188,12 @@ class ModelSpec(_Spec):
         description="For a torch state_dict: 'package.module:callable' returning the nn.Module to load it into "
         "(from the user's code in the environments).",
     )
+    imports: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Modules imported before loading, e.g. the ones of your library (local:) that register custom "
+        "layers with keras.saving.register_keras_serializable.",
+    )
 
 
 class MatrixSpec(_Spec):
@@ -204,6 +210,12 @@ class MatrixSpec(_Spec):
     )
     scenarios: ScenarioSelection = Field(default_factory=ScenarioSelection)
     models: list[ModelSpec] = Field(default_factory=list, description="The user's saved models to load everywhere.")
+    local: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Your own code, installed into every environment after its pins (uv pip install --no-deps): "
+        "project folders or wheel files, relative to the matrix file. Declare its dependencies as pins.",
+    )
     environments: list[EnvironmentSpec] = Field(default_factory=list)
     generate: list[GeneratorSpec] = Field(default_factory=list)
     drift: DriftSpec = Field(default_factory=lambda: DriftSpec())
@@ -234,6 +246,9 @@ class Environment:
     no_deps: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     line: int = 0
+    #: The user's own code (matrix ``local:``): absolute paths installed after the pins, and their content digest.
+    local: tuple[str, ...] = ()
+    local_digest: str = ""
 
     @property
     def venv_slug(self) -> str:

@@ -16,7 +16,7 @@ from harness.matrix.checks import short
 from harness.matrix.located import Located
 from harness.matrix.model import ModelSpec, SampleInputs
 
-__all__ = ["user_models"]
+__all__ = ["local_code", "user_models"]
 
 _KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _TORCH_SUFFIXES = (".pt", ".pth", ".pt2", ".bin")
@@ -68,6 +68,7 @@ def _entry(base: Path, i: int, spec: ModelSpec, located: Located) -> dict[str, A
         "inputs": spec.inputs.model_dump() if isinstance(spec.inputs, SampleInputs) else str(inputs),
         "expected": str(expected) if expected else None,
         "module": spec.module,
+        "imports": list(spec.imports),
     }
     entry["digest"] = _digest([p for p in (target, inputs, expected) if p is not None], entry)
     return entry
@@ -86,3 +87,39 @@ def user_models(matrix_file: Path, specs: list[ModelSpec], located: Located) -> 
         if entry is not None:
             entries.append(entry)
     return tuple(entries)
+
+
+#: Folders a project's source tree holds that are not its source (build output, caches, venvs).
+_NOT_SOURCE = {".git", "__pycache__", "build", "dist", ".nox", ".compat-matrix", ".venv", ".mypy_cache", ".ruff_cache"}
+
+
+def _source_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and not any(part in _NOT_SOURCE or part.endswith(".egg-info") for part in p.relative_to(root).parts)
+    )
+
+
+def local_code(matrix_file: Path, raw: list[str], located: Located) -> tuple[tuple[str, ...], str] | None:
+    """``local:`` resolved (a project folder with a pyproject.toml or setup.py, or a .whl) and the digest of its
+    source: part of each environment's install inputs and lock, so an edit re-installs it and measures again."""
+    paths: list[Path] = []
+    for i, item in enumerate(raw):
+        target = (matrix_file.parent / item).resolve()
+        project = target.is_dir() and any((target / f).is_file() for f in ("pyproject.toml", "setup.py"))
+        if not (project or (target.is_file() and target.suffix == ".whl")):
+            located.problem(("local", i), f"{short(item)} is neither a project folder nor a .whl file ({target})")
+            continue
+        paths.append(target)
+    if not paths:
+        return None
+    digest = hashlib.sha256()
+    for root in paths:
+        for file in _source_files(root):
+            digest.update(str(file.relative_to(root) if root.is_dir() else file.name).encode() + b"\0")
+            digest.update(file.read_bytes())
+    return tuple(str(p) for p in paths), digest.hexdigest()

@@ -7,6 +7,7 @@ raised together as one ``MatrixError`` before anything is provisioned, so a user
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from harness.matrix.checks import check_python, short
 from harness.matrix.expand import explicit_environment, generated_environments, within_environment_cap
 from harness.matrix.located import Loc, Located, compose
 from harness.matrix.model import UPGRADE_FORMS, DriftSpec, Environment, Matrix, MatrixSpec, WaiverSpec
-from harness.matrix.models import user_models
+from harness.matrix.models import local_code, user_models
 from harness.matrix.reader import read_bounded
 from harness.matrix.selection import select_scenarios
 from harness.matrix.upgrades import declared_paths
@@ -144,6 +145,11 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
     data, located = compose(path, text)
     spec = _validate(path, data, located)
     by_name = _by_name(_environments(spec, located), located)
+    local = local_code(path, spec.local, located)
+    if local:
+        by_name = {
+            name: dataclasses.replace(env, local=local[0], local_digest=local[1]) for name, env in by_name.items()
+        }
     if spec.baseline is not None and spec.baseline not in by_name:
         located.problem(("baseline",), f"baseline {spec.baseline!r} is not an environment of this matrix")
     upgrades = declared_paths(spec.upgrades, by_name, located)
