@@ -5,6 +5,7 @@ naming the model and the error."""
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -110,3 +111,54 @@ def test_a_keras2_model_keras3_cannot_load_is_a_no_go_naming_it_and_the_error(tm
     assert loads["tf2.16-keras3"]["load_model(path)"].startswith("ValueError: Argument(s) not recognized")
     assert loads["tf2.16-keras3"]["load_model(path, compile=False)"] == "loaded"
     capsys.readouterr()
+
+
+TORCH = """
+scenarios: {ids: ["user.*"]}
+environments:
+  - name: torch2.5
+    packages: {torch: "2.5.1", safetensors: "0.4.5"}
+  - name: torch2.13
+    packages: {torch: "2.13.0", safetensors: "0.8.0"}
+"""
+SAVE_WHOLE_MODULE = (
+    "import sys, torch; torch.manual_seed(0); "
+    "torch.save(torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2)), sys.argv[1])"
+)
+
+
+@pytest.mark.integration  # provisions real torch 2.5.1 and 2.13.0 environments (the default matrix's pins)
+def test_a_whole_module_torch_refuses_by_default_is_a_no_go_and_the_workaround_a_finding(tmp_path):
+    from harness.provision import provision
+
+    path = _write(tmp_path, TORCH)
+    env = matrix.load(path).environment("torch2.5")
+    prov = provision(env, (state_dir() / env.venv_slug).resolve())
+    (tmp_path / "models").mkdir()
+    saved = subprocess.run(
+        [str(prov.python), "-c", SAVE_WHOLE_MODULE, str(tmp_path / "models" / "whole.pt")],
+        env=prov.worker_environ(env, []), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    path.write_text(TORCH + "models:\n  - {name: whole, path: models/whole.pt, inputs: {shape: [3, 8], seed: 1}}\n")
+    results = str(tmp_path / "results")
+    assert main(["run", "--matrix", str(path), "--results-dir", results]) == 0
+    assert main(["gonogo", "--matrix", str(path), "--results-dir", results]) == 1
+    run_dir = next((tmp_path / "results").iterdir())
+    cells = {
+        env: next(
+            c for c in json.loads((run_dir / f"{env}.json").read_text())["scenarios"] if c["id"] == "user.model_whole"
+        )
+        for env in ("torch2.5", "torch2.13")
+    }
+    loads = {env: next(r["value"] for r in cell["records"] if r["name"] == "load") for env, cell in cells.items()}
+    # torch 2.6 made weights_only=True the default of torch.load: a pickled nn.Module is refused (release notes)
+    assert loads["torch2.5"] == {"torch.load(path)": "loaded"}
+    assert "weights_only" in loads["torch2.13"]["torch.load(path)"]
+    assert loads["torch2.13"]["torch.load(path, weights_only=False)"] == "loaded"
+    predictions = {
+        env: next(r["value"] for r in c["records"] if r["name"] == "predictions") for env, c in cells.items()
+    }
+    assert np.allclose(predictions["torch2.5"], predictions["torch2.13"], rtol=1e-5, atol=1e-6)  # same weights
+    verdict = json.loads((run_dir / "gonogo" / "torch2.5__torch2.13.json").read_text())
+    assert any(r["kind"] == "call-broken" and r["scenarios"] == ["user.model_whole"] for r in verdict["reasons"])
