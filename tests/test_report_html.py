@@ -335,3 +335,42 @@ def test_cell_details_are_built_on_demand_as_text_never_as_markup(tmp_path):
     assert problems == [] and before == 0
     assert f"{B}: crash" in shown and hostile in shown and markup == 0
     assert f"{A1}: pass" in shown and "broken: env-error" in shown
+
+
+# ------------------------------------------------------------------------------- the fast paths' exactness
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: Text that mixes what reports show with everything clean_text removes (escapes, controls, newlines, tabs).
+_untrusted = st.lists(
+    st.one_of(
+        st.text(max_size=6),
+        st.sampled_from(["\x1b[31m", "\x1b]0;t\x07", "\x1b(B", "\x00", "\x7f", "\n", "\t", "\r", "\x0b", "é"]),
+    ),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_untrusted)
+def test_reports_clean_text_exactly_as_clean_text_does(text):
+    from harness.report.cleaning import clean
+    from harness.worker.protocol import clean_text
+
+    assert clean(text) == clean_text(text)
+
+
+_json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), _untrusted),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_untrusted, inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_encoders_made_once_write_what_json_dumps_writes(value):
+    assert html_report._COMPACT(value) == json.dumps(value, separators=(",", ":"))
+    assert html_report._SHOWN([value, object]) == json.dumps([value, object], separators=(",", ":"), default=str)
+    assert html_report._template_dumps(value, sort_keys=True) == json.dumps(value, sort_keys=True)

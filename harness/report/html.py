@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from harness.judge import Reason, Verdict
+from harness.report.cleaning import clean
 from harness.report.common import (
     BROKEN,
     KEY_PACKAGES,
@@ -39,7 +40,7 @@ from harness.report.common import (
 )
 from harness.report.relay import LEGEND, Grid, relay_grids
 from harness.results import CheckResult, EnvironmentResult, RecordSummary, ScenarioResult, now_iso
-from harness.worker.protocol import STATUSES, clean_text
+from harness.worker.protocol import STATUSES
 
 __all__ = ["ARTICLE_BUDGET", "HEATMAP_CELLS", "PAGE_BUDGET", "render_html"]
 
@@ -143,10 +144,36 @@ def _counts(heat: list[HeatCell]) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------- cell details
 
 
-#: One encoder each, made once: ``json.dumps`` with any option builds a new encoder per call, which was a third of
-#: the time of a 10k-cell run's details (the output is the same as ``json.dumps`` with these options).
-_SHOWN = json.JSONEncoder(default=str, separators=(",", ":")).encode
-_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+def _encoder(
+    default: Callable[[Any], Any] | None = None, separators: tuple[str, str] = (",", ":"), sort_keys: bool = False
+) -> Callable[[Any], str]:
+    """``json.dumps(value, separators=..., default=..., sort_keys=...)`` as one function made once.
+
+    ``json.dumps`` with any option, and ``JSONEncoder.encode`` too, builds the C encoder again for every call: most
+    of the cost of the thousands of small values a run's details are sized and shown by. This builds it once with
+    the options ``JSONEncoder`` gives it (no circular check: these values are trees read from JSON); where the C
+    encoder is missing, it is ``JSONEncoder.encode``, the same text."""
+    from json import encoder
+
+    options = json.JSONEncoder(default=default, separators=separators, sort_keys=sort_keys)
+    make = getattr(encoder, "c_make_encoder", None)  # typeshed does not list it
+    if make is None:  # pragma: no cover - CPython always has it
+        return options.encode
+    item, key = separators
+    made = make(None, options.default, encoder.encode_basestring_ascii, None, key, item, sort_keys, False, True)
+    return lambda value: "".join(made(value, 0))
+
+
+_SHOWN = _encoder(default=str)
+_COMPACT = _encoder()
+#: What the templates' ``tojson`` calls: ``json.dumps`` with jinja2's default ``sort_keys=True``.
+_SORTED = _encoder(separators=(", ", ": "), sort_keys=True)
+
+
+def _template_dumps(value: Any, **options: Any) -> str:
+    """The ``json.dumps`` jinja2's ``tojson`` filter calls (its policy ``json.dumps_function``), the encoder made once
+    for the options it always passes."""
+    return _SORTED(value) if options == {"sort_keys": True} else json.dumps(value, **options)
 
 
 def _numbers(values: dict[str, Any]) -> str:
@@ -160,11 +187,11 @@ def _record_row(record: RecordSummary) -> list[str]:
         stats = f"{record.min:.4g} / {record.max:.4g} / {record.mean:.4g}"
     value = record.value
     shown = _SHOWN(value)[:_VALUE_CHARS] if value is not None else ""
-    return [clean_text(record.name), record.kind, shape, stats, clean_text(shown) or record.sha256[:16]]
+    return [clean(record.name), record.kind, shape, stats, clean(shown) or record.sha256[:16]]
 
 
 def _check_row(check: CheckResult) -> list[Any]:
-    return [clean_text(check.name), check.ok, clean_text(f"{_numbers(check.values)} {check.message}".strip())]
+    return [clean(check.name), check.ok, clean(f"{_numbers(check.values)} {check.message}".strip())]
 
 
 def _priority(cell: ScenarioResult, changed: bool) -> int:
@@ -180,6 +207,36 @@ def _compact(value: Any) -> str:
     return _COMPACT(value)
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A check's or record's row in the details: what names it within a scenario, its cells and its JSON size."""
+
+    key: Hashable
+    cells: list[Any]
+    size: int
+
+
+class _Rows:
+    """Each check's and record's row, built once per object: ``load_run`` holds a check or record read alike in
+    many cells as one object, so most cells' rows are looked up, not built and sized again. The objects are kept
+    with their rows, so an id stays theirs while this lives (one page)."""
+
+    def __init__(self) -> None:
+        self.made: dict[int, tuple[object, _Row]] = {}
+
+    def check(self, check: CheckResult) -> _Row:
+        if id(check) not in self.made:
+            cells = _check_row(check)
+            self.made[id(check)] = (check, _Row(tuple(cells), cells, len(_compact(cells)) + 1))
+        return self.made[id(check)][1]
+
+    def record(self, record: RecordSummary) -> _Row:
+        if id(record) not in self.made:
+            cells = _record_row(record)
+            self.made[id(record)] = (record, _Row(_record_key(record), cells, len(_compact(cells)) + 1))
+        return self.made[id(record)][1]
+
+
 class _Shared:
     """The check or record rows of one scenario, each distinct row once: across environments most cells hold the
     same records (a compatibility matrix mostly agrees), so a cell's details name its rows by index."""
@@ -188,15 +245,14 @@ class _Shared:
         self.rows: list[list[Any]] = []
         self.index: dict[Hashable, int] = {}
 
-    def refer(self, key: Hashable, build: Callable[[], list[Any]]) -> tuple[int, int]:
-        """The index of the row ``key`` names (built the first time), and the bytes it adds to the JSON (none when
-        an earlier cell has it)."""
-        if key in self.index:
-            return self.index[key], 0
-        row = build()
-        self.index[key] = len(self.rows)
-        self.rows.append(row)
-        return self.index[key], len(_compact(row)) + 1
+    def refer(self, row: _Row) -> tuple[int, int]:
+        """The index of the row (added the first time), and the bytes it adds to the JSON (none when an earlier
+        cell has it)."""
+        if row.key in self.index:
+            return self.index[row.key], 0
+        self.index[row.key] = len(self.rows)
+        self.rows.append(list(row.cells))
+        return self.index[row.key], row.size
 
 
 def _record_key(record: RecordSummary) -> Hashable:
@@ -206,14 +262,14 @@ def _record_key(record: RecordSummary) -> Hashable:
     return (record.name, record.kind, record.sha256, record.dtype, shape, record.min, record.max, record.mean)
 
 
-def _detail(cell: ScenarioResult, checks: _Shared, records: _Shared) -> tuple[list[Any], int]:
+def _detail(cell: ScenarioResult, checks: _Shared, records: _Shared, made: _Rows) -> tuple[list[Any], int]:
     """A cell's details as compact JSON (seconds, message, its check and record rows) and their cost in bytes."""
-    check_refs = [checks.refer(tuple(row), partial(list, row)) for row in map(_check_row, cell.checks)]
-    record_refs = [records.refer(_record_key(r), partial(_record_row, r)) for r in cell.records]
+    check_refs = [checks.refer(made.check(check)) for check in cell.checks]
+    record_refs = [records.refer(made.record(record)) for record in cell.records]
     seconds = round(cell.duration_s, 3) if cell.duration_s is not None else None
-    message = clean_text(cell.message[:_MESSAGE_CHARS])
+    message = clean(cell.message[:_MESSAGE_CHARS])
     entry = [seconds, message, [i for i, _ in check_refs], [i for i, _ in record_refs]]
-    return entry, len(_compact(entry)) + sum(cost for _, cost in check_refs + record_refs)
+    return entry, len(_compact(entry)) + sum(cost for _, cost in check_refs) + sum(cost for _, cost in record_refs)
 
 
 def _cell_data(rows: list[ScenarioRow], envs: list[str], budget: int) -> tuple[dict[str, Any], int]:
@@ -222,7 +278,7 @@ def _cell_data(rows: list[ScenarioRow], envs: list[str], budget: int) -> tuple[d
     codes = {status: i for i, status in enumerate(STATUSES)}
     shared = [(_Shared(), _Shared()) for _ in rows]
     data: dict[str, Any] = {
-        "envs": [clean_text(name) for name in envs],
+        "envs": [clean(name) for name in envs],
         "statuses": list(STATUSES),
         "rows": [[codes.get(c.status, -1) if c else -1 for c in row.cells] for row in rows],
         "details": [{} for _ in rows],
@@ -235,9 +291,9 @@ def _cell_data(rows: list[ScenarioRow], envs: list[str], budget: int) -> tuple[d
         for column, (cell, heat) in enumerate(zip(row.cells, row.heat, strict=True))
         if cell is not None
     )
-    used = len(_compact(data))
+    used, made = len(_compact(data)), _Rows()
     for kept, (_, index, column, cell) in enumerate(wanted):
-        entry, cost = _detail(cell, *shared[index])
+        entry, cost = _detail(cell, *shared[index], made)
         used += cost + len(str(column)) + 4  # "column":entry,
         if used > budget:
             return data, len(wanted) - kept  # the rows this last cell added stay: a few bytes no cell names
@@ -253,8 +309,8 @@ def _finalize(value: Any) -> Any:
     import markupsafe
 
     if isinstance(value, markupsafe.Markup):
-        return markupsafe.Markup(clean_text(str(value)))
-    return clean_text(value) if isinstance(value, str) else value
+        return markupsafe.Markup(clean(str(value)))
+    return clean(value) if isinstance(value, str) else value
 
 
 @cache
@@ -262,12 +318,14 @@ def _environment() -> Any:
     """One jinja2 environment per process, so its templates are compiled once (``gonogo`` renders a page per path)."""
     import jinja2
 
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("harness.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
     )
+    environment.policies["json.dumps_function"] = _template_dumps
+    return environment
 
 
 def _articles(env: Any, paths: list[PathView]) -> tuple[list[str], list[PathView]]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from harness.judge import Reason, Verdict
 from harness.judge.reasons import is_pseudo
+from harness.report.cleaning import clean
 from harness.report.common import ordered
 from harness.results import EnvironmentResult
-from harness.worker.protocol import clean_text
 
 __all__ = ["case_names", "render_junit"]
 
@@ -29,7 +29,8 @@ _ERRORS = ("error", "crash", "timeout", "env-error")
 
 def xml_text(value: object) -> str:
     """Text XML 1.0 accepts: ``clean_text`` plus the surrogates and non-characters JSON may still carry."""
-    return _NOT_XML.sub("", clean_text(str(value)))
+    cleaned = clean(str(value))
+    return cleaned if cleaned.isascii() else _NOT_XML.sub("", cleaned)
 
 
 @dataclass
@@ -122,7 +123,7 @@ def plain_cases(doc: EnvironmentResult) -> list[Case]:
     """An environment no path judges: its cells as they ended (fail is a failure, crash or timeout an error)."""
     cases = []
     for cell in doc.scenarios:
-        first = (clean_text(cell.message).splitlines() or [""])[0][:500]
+        first = (clean(cell.message).splitlines() or [""])[0][:500]
         case = Case(cell.id, cell.duration_s or 0.0, message=first)
         if cell.status == "fail":
             case.result, case.text = "failure", cell.message

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from harness.worker.protocol import clean_text
+from harness.report.cleaning import clean
 
 __all__ = [
     "LIMIT",
@@ -47,25 +47,25 @@ def size(markdown: str) -> int:
 
 def text(value: object) -> str:
     """Plain text that stays plain in a paragraph, list item or table cell: no markup, no HTML, one line."""
-    one_line = _NEWLINES.sub(" ", clean_text(str(value)))
+    one_line = _NEWLINES.sub(" ", clean(str(value)))
     escaped = one_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MARKUP.sub(r"\\\1", escaped)
 
 
 def line(value: str, which: int = 0, limit: int = 200) -> str:
     """One line of a multi-line text (0 the first, -1 the last: a traceback's cause), cleaned, at most ``limit``."""
-    lines = [part for part in _NEWLINES.split(clean_text(value)) if part.strip()]
+    lines = [part for part in _NEWLINES.split(clean(value)) if part.strip()]
     return lines[which][:limit] if lines else ""
 
 
 def html(value: object) -> str:
     """Text inside raw HTML of the Markdown (``<summary>``), where Markdown escapes would show as backslashes."""
-    return html_module.escape(_NEWLINES.sub(" ", clean_text(str(value))))
+    return html_module.escape(_NEWLINES.sub(" ", clean(str(value))))
 
 
 def code(value: object) -> str:
     """An inline code span that no backtick, newline or ``|`` in ``value`` can close or break out of a table."""
-    one_line = _NEWLINES.sub(" ", clean_text(str(value))).replace("`", "'").replace("|", "\\|")
+    one_line = _NEWLINES.sub(" ", clean(str(value))).replace("`", "'").replace("|", "\\|")
     return f"`{one_line}`" if one_line.strip() else "` `"
 
 
@@ -85,7 +85,7 @@ def truncate(value: str, limit: int) -> str:
 
 def fence(value: str, info: str = "text", limit: int | None = None) -> list[str]:
     """A fenced block longer than any backtick run inside, so the text can never close it early."""
-    body = clean_text(value)
+    body = clean(value)
     body = truncate(body, limit) if limit is not None else body
     longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
     marker = "`" * max(3, longest + 1)
