@@ -186,6 +186,15 @@ def test_a_good_release_that_cannot_be_installed_stops_at_once(tmp_path):
     assert answer.stop.startswith("the good release cannot be installed") and calls == ["good"]
 
 
+def test_a_selection_the_good_release_skips_stops_at_once(tmp_path):
+    skipped = measured(tmp_path, "skipped", cell(SID, "skip", "requires keras; the environment has no keras"))
+    answer, calls = gate_with(tmp_path, {"good": skipped})
+    assert calls == ["good"]
+    assert (
+        answer.stop == "the good release skips every selected scenario (requires keras; the environment has no keras)"
+    )
+
+
 @pytest.mark.parametrize(
     ("first", "second", "stop"),
     [

@@ -103,6 +103,13 @@ def _silent(good: EnvironmentResult, other: EnvironmentResult) -> str:
     return ""
 
 
+def _nothing_runs(doc: EnvironmentResult) -> str:
+    """Why no selected cell says anything at the good release (all skipped: a ``requires`` it lacks), or ''."""
+    if doc.scenarios and all(c.status == "skip" for c in doc.scenarios) and not doc.relay:
+        return f"skips every selected scenario ({_first_line(doc.scenarios[0].message, 200)})"
+    return ""
+
+
 def _status_changes(good: EnvironmentResult, other: EnvironmentResult) -> list[str]:
     """``<id>: <good status> -> <other status>`` for each cell whose status moved.
 
@@ -221,13 +228,14 @@ class GateAnswer:
 def gate(measure: Callable[[str], Measured], policy: Policy, records: Sequence[str] = ()) -> GateAnswer:
     """X twice, then Y twice (``measure(role)``), stopping at the first answer that leaves nothing to bisect.
 
-    X must be usable and stable (its two runs judged the same), Y must differ from X in both of its runs and be
-    stable itself; otherwise the bisection would find a boundary that is noise.
+    X must be usable, run some selected cell (not skip them all) and be stable (its two runs judged the same); Y
+    must differ from X in both of its runs and be stable itself; otherwise the bisection would find a boundary that
+    is noise, or compare nothing.
     """
     answer = GateAnswer("")
     good = answer.measured["good"] = measure("good")
     answer.judged["good"] = Judgement("good", "the reference every step is compared with")
-    if why := unusable(good):
+    if why := unusable(good) or _nothing_runs(good.doc):
         answer.judged["good"] = Judgement("skip", why)
         answer.stop = f"the good release {why}"
         return answer
