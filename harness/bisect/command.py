@@ -97,7 +97,12 @@ def template_of(matrix: Matrix, package: str, good: Version, name: str | None) -
         raise HarnessError(
             f"--good {good}: {names} all pin {package} at {good} in {matrix.path}; choose one with --env"
         )
-    pins = [f"{e.name} ({v})" for e in matrix.environments.values() for n, v in e.packages.items() if n == package]
+    pins = [
+        f"{e.name} ({v})"
+        for e in matrix.environments.values()
+        for n, v in e.packages.items()
+        if canonicalize_name(n) == package
+    ]
     known = f"it pins {package} in {', '.join(pins)}" if pins else f"none of its environments pins {package}"
     raise HarnessError(f"--good {good}: no environment of {matrix.path} pins {package} at {good} ({known}); give --env")
 
@@ -163,9 +168,14 @@ class _Bisection:
         print(f"bisect: {self.steps.package} {version} ({role}): {judgement.verdict} in {seconds:.1f} s: "
               f"{judgement.why[:200]}", file=sys.stderr)  # fmt: skip
 
+    def _measure(self, version: Version, role: str, fresh: bool = False) -> Measured:
+        """One measurement, announced first: a step takes seconds to minutes (a cold torch build is gigabytes)."""
+        print(f"bisect: {self.steps.package} {version} ({role}): measuring", file=sys.stderr)
+        return self.steps.measure(version, fresh=fresh)
+
     def measure_role(self, role: str) -> Measured:
         side, fresh = _GATE_ROLES[role]
-        return self.steps.measure(self.good if side == "good" else self.bad, fresh=fresh)
+        return self._measure(self.good if side == "good" else self.bad, role, fresh)
 
     def run_gate(self) -> GateAnswer:
         answer = gate(self.measure_role, self.policy, self.records)
@@ -177,7 +187,7 @@ class _Bisection:
     def probe(self, good: Measured) -> Callable[[int], Judgement]:
         def step(index: int) -> Judgement:
             version = self.candidates[index]
-            measured = self.steps.measure(version)
+            measured = self._measure(version, "candidate")
             judgement = compare(good, measured, self.policy, self.records)
             self.judged[str(version)] = judgement
             self._note(version, "candidate", measured, judgement)
