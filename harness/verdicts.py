@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import shlex
 from collections import Counter, deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import paths
+from harness import commands, paths
 from harness.drift import Comparisons, Tolerance, load_arrays
 from harness.errors import HarnessError
 from harness.judge import Reason, Verdict, judge
@@ -153,7 +152,7 @@ def absent_verdict(
         scenarios=["(run)"],
         summary=f"no results for {', '.join(absent)} in run {run_id}: nothing could be measured",
         error="\n".join(unreadable[name] for name in absent if name in unreadable),
-        reproduce=" && ".join(f"COMPAT_RUN_ID={shlex.quote(run_id)} ./cm -s {shlex.quote(name)}" for name in absent),
+        reproduce=" && ".join(commands.run_environment(run_id, name) for name in absent),
     )
     return Verdict(
         baseline=baseline,

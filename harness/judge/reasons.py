@@ -15,12 +15,12 @@ Grouping rules, each because one cause otherwise shows as many lines:
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
+from harness import commands
 from harness.drift import DriftEntry
 from harness.judge.records import add_record_reasons, grouped
 from harness.judge.relay import add_relay_reasons
@@ -93,17 +93,11 @@ class Builder:
 
     def rerun(self, scenarios: Iterable[str]) -> str:
         """One command re-running exactly these cells on both sides (every part quoted: ids come from files)."""
-        selection = " ".join(f"-k {shlex.quote(s)}" for s in sorted(set(scenarios)))
-        sessions = f"{shlex.quote(self.base)} {shlex.quote(self.cand)}"
-        return f"COMPAT_RUN_ID={shlex.quote(self.ledger.run_id)} ./cm -s {sessions} -- {selection}"
+        return commands.rerun(self.ledger.run_id, [self.base, self.cand], scenarios)
 
     def relay_rerun(self) -> str:
         """Save A's artifacts again, then load them in A (the reference) and in B."""
-        run = f"COMPAT_RUN_ID={shlex.quote(self.ledger.run_id)}"
-        consumers = f"relay-{shlex.quote(self.base)} relay-{shlex.quote(self.cand)}"
-        return (
-            f"{run} ./cm -s {shlex.quote(self.base)} -- -k relay.produce && {run} ./cm -s {consumers} --no-dependencies"
-        )
+        return commands.relay_rerun(self.ledger.run_id, self.base, self.cand)
 
     def add(self, severity: Severity, kind: ReasonKind, scenarios: list[str], summary: str, **extra: Any) -> None:
         records = list(extra.pop("records", []))
@@ -140,7 +134,7 @@ def _environment(builder: Builder) -> bool:
                 ["(environment)"],
                 summary,
                 error=side.env_error,
-                reproduce=f"./cm -s {shlex.quote(side.name)}",
+                reproduce=commands.run_environment(None, side.name),
             )
             return True
     for side in (ledger.baseline, ledger.candidate):
@@ -151,7 +145,7 @@ def _environment(builder: Builder) -> bool:
                 side.missing,
                 f"{side.name} lacks {len(side.missing)} selected cells",
                 count=len(side.missing),
-                reproduce=f"COMPAT_RUN_ID={shlex.quote(ledger.run_id)} ./cm -s {shlex.quote(side.name)}",
+                reproduce=commands.run_environment(ledger.run_id, side.name),
             )
         elif side.state in ("running", "interrupted"):
             builder.add(
@@ -160,7 +154,7 @@ def _environment(builder: Builder) -> bool:
                 ["(run)"],
                 f"the run of {side.name} was {'interrupted' if side.state == 'interrupted' else 'cut short'} "
                 "before it finished",
-                reproduce=f"COMPAT_RUN_ID={shlex.quote(ledger.run_id)} ./cm -s {shlex.quote(side.name)}",
+                reproduce=commands.run_environment(ledger.run_id, side.name),
             )
     return False
 

@@ -24,8 +24,8 @@ from harness.matrix.models import local_code, user_models
 from harness.matrix.reader import read_bounded
 from harness.matrix.selection import select_scenarios
 from harness.matrix.upgrades import declared_paths
-from harness.worker.models import register_models
-from harness.worker.scenario import Scenario, discover_paths
+from harness.worker.models import MODEL_PREFIX, register_models
+from harness.worker.scenario import USER_PACKAGE, Scenario, discover_paths
 from harness.worker.scenario import get as get_registry
 
 __all__ = ["load"]
@@ -158,9 +158,7 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
     scenario_paths = _user_scenario_paths(path, spec.scenarios.paths, located)
     models = user_models(path, spec.models, located)
     if registry is not None:
-        registry = {**registry, **discover_paths(scenario_paths)} if scenario_paths else dict(registry)
-        register_models(models)
-        registry.update(get_registry())
+        registry = {**registry, **_users_scenarios(scenario_paths, models)}
         scenario_ids, timeouts = select_scenarios(spec, registry, located)
     drift = _load_waivers_file(path, spec.drift, located)
     if located.problems:
@@ -180,6 +178,18 @@ def load(path: Path | str, registry: Mapping[str, Scenario] | None = None) -> Ma
         scenario_paths=scenario_paths,
         models=models,
     )
+
+
+def _users_scenarios(paths: tuple[Path, ...], models: tuple[dict[str, Any], ...]) -> dict[str, Scenario]:
+    """The user's own scenarios (their files, one per model), registered now; only those, added to the given ones."""
+    if paths:
+        discover_paths(paths)
+    register_models(models)
+    return {
+        sid: entry
+        for sid, entry in get_registry().items()
+        if entry.module.startswith(f"{USER_PACKAGE}.") or sid.startswith(MODEL_PREFIX)
+    }
 
 
 def _user_scenario_paths(matrix_file: Path, paths: list[str], located: Located) -> tuple[Path, ...]:
