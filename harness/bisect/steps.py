@@ -29,7 +29,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from harness import paths
+from harness import paths, workspace
 from harness import relay as relay_mod
 from harness.bisect.decide import Measured
 from harness.cache import CellCache
@@ -165,6 +165,6 @@ class Steps:
 
 
 def default_venv_root(environ: Mapping[str, str] | None = None) -> Path:
-    """``.nox/_bisect`` beside the matrix's venvs (``COMPAT_BISECT_VENVS`` moves it)."""
+    """``_bisect`` in the state folder, beside the matrix's venvs (``COMPAT_BISECT_VENVS`` moves it)."""
     environ = os.environ if environ is None else environ
-    return Path(environ.get("COMPAT_BISECT_VENVS") or REPO_ROOT / ".nox" / "_bisect")
+    return Path(environ.get("COMPAT_BISECT_VENVS") or workspace.state_dir(environ) / "_bisect")
