@@ -9,8 +9,8 @@ process so no peak memory is shared:
   report  ``harness.cli.main(["report", ...])``, the entry point ``python -m harness report`` calls: load, judge
           every upgrade path (ledgers and verdicts written), Markdown, HTML, JUnit XML, trend
 
-Printed per size: seconds of each inside its process (the report's after its modules are imported, a fixed cost
-printed apart, and the ratio with it), the ratio report / json, peak resident memory of each process (ru_maxrss)
+Printed per size: seconds of each inside its process (the report's after its modules are imported, those
+``main`` imports while building its parser included: a fixed cost printed apart, and the ratio with it), the ratio report / json, peak resident memory of each process (ru_maxrss)
 against the bytes of the run on disk (documents and ``.npz``), also counted from the report process's size right
 after its imports (the interpreter and libraries are not the data), and the size of report.html.
 
@@ -77,8 +77,9 @@ print(json.dumps({"seconds": seconds, "rss": resource.getrusage(resource.RUSAGE_
 REPORT_CHILD = """
 import contextlib, functools, json, os, resource, sys, time
 start = time.perf_counter()
-from harness.cli import main
+from harness.cli import build_parser, main
 import harness.history, harness.report, harness.results, harness.verdicts, jinja2  # what cmd_report imports
+build_parser()  # what main imports before any command runs (the bisect and scan commands' modules)
 imported = time.perf_counter()
 rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 phases, running = {}, []

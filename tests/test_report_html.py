@@ -374,3 +374,28 @@ def test_encoders_made_once_write_what_json_dumps_writes(value):
     assert html_report._COMPACT(value) == json.dumps(value, separators=(",", ":"))
     assert html_report._SHOWN([value, object]) == json.dumps([value, object], separators=(",", ":"), default=str)
     assert html_report._template_dumps(value, sort_keys=True) == json.dumps(value, sort_keys=True)
+
+
+def test_templates_compiled_once_are_reused_and_a_bad_cache_is_no_error(tmp_path, monkeypatch):
+    """The compiled templates kept in the state folder give the same page; a corrupt entry or an unwritable folder
+    only means compiling again."""
+    run_dir = tmp_path / "run"
+    docs, verdicts = small_docs(run_dir), small_verdicts()
+
+    def page(state: Path) -> str:
+        monkeypatch.setenv("COMPAT_STATE_DIR", str(state))
+        html_report._environment.cache_clear()
+        text = report.render_html(run_dir, docs, ORDER, verdicts, [])
+        return re.sub(r"Generated [^.]*\.", "", text)
+
+    fresh = page(tmp_path / "state")
+    entries = sorted((tmp_path / "state" / "_cache" / "templates").iterdir())
+    assert entries  # compiled templates were kept
+    assert page(tmp_path / "state") == fresh  # read back from the cache
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:40] + b"\x00garbage")
+    assert page(tmp_path / "state") == fresh  # a corrupt entry is compiled again
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the state folder would be")
+    assert page(blocked) == fresh
+    html_report._environment.cache_clear()
