@@ -209,3 +209,27 @@ def test_the_verdict_markdown_of_a_path_that_fits_builds_one_form(monkeypatch):
     monkeypatch.setattr(verdict_md, "_blocking", lambda *a: built.append(a[2]) or real(*a))
     text = report.render_verdict_markdown(small_verdicts()[0])
     assert "**1. regression**" in text and len(built) == 1
+
+
+def test_text_that_needs_no_escaping_is_returned_as_the_escaping_would_give_it():
+    """``mdsafe.text`` skips its substitutions for a text holding none of the characters they change: the result
+    must be what the substitutions give, for every character they treat."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from harness.report import mdsafe
+    from harness.report.cleaning import clean
+
+    def escaped(value: str) -> str:  # the substitutions, always applied
+        one_line = re.sub(r"\r\n|\r|\n", " ", clean(value))
+        escaped = one_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return mdsafe._MARKUP.sub(r"\\\1", escaped)
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text(alphabet=st.sampled_from(list("ab_1 .\r\n&<>\\`*[]|~\x1b\x00é")), max_size=12))
+    def check(value):
+        assert mdsafe.text(value) == escaped(value)
+
+    check()

@@ -45,9 +45,16 @@ def size(markdown: str) -> int:
     return len(markdown.encode("utf-8"))
 
 
+#: Every character ``text`` changes (line breaks, HTML's and Markdown's); a text holding none is its own result.
+_TEXT_CHANGES = re.compile(r"[\r\n&<>\\`*\[\]|~_]")
+
+
 def text(value: object) -> str:
     """Plain text that stays plain in a paragraph, list item or table cell: no markup, no HTML, one line."""
-    one_line = _NEWLINES.sub(" ", clean(str(value)))
+    cleaned = clean(str(value))
+    if _TEXT_CHANGES.search(cleaned) is None:  # most names and statuses: nothing to escape
+        return cleaned
+    one_line = _NEWLINES.sub(" ", cleaned)
     escaped = one_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MARKUP.sub(r"\\\1", escaped)
 
