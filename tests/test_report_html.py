@@ -399,3 +399,16 @@ def test_templates_compiled_once_are_reused_and_a_bad_cache_is_no_error(tmp_path
     blocked.write_text("a file where the state folder would be")
     assert page(blocked) == fresh
     html_report._environment.cache_clear()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(0, 99).map(str), _json_values, max_size=3), max_size=4), _json_values)
+def test_details_written_from_their_encoded_entries_are_the_json_of_the_whole(details, other):
+    """Cell entries are encoded once (to be sized) and written as that text: the block is still exactly the JSON
+    ``json.dumps`` writes for the same data."""
+    encoded = [
+        {column: html_report._Json(html_report._COMPACT(entry)) for column, entry in row.items()} for row in details
+    ]
+    data = {"envs": ["a<b"], "rows": [[1, -1]], "details": encoded, "checks": other, "records": [[]]}
+    expected = {**data, "details": details}
+    assert html_report._payload(data) == json.dumps(expected, separators=(",", ":"))

@@ -82,7 +82,7 @@ def _path_view(index: int, verdict: Verdict) -> PathView:
     return PathView(verdict, f"path-{index}", f"v-{verdict.verdict}", counts_text(verdict) + ".", groups, folded)
 
 
-@dataclass
+@dataclass(slots=True)  # one per cell of the run
 class HeatCell:
     """One heatmap cell: its colour, the status it shows (``Δ`` when a passing cell behaves differently), its tip."""
 
@@ -103,6 +103,27 @@ class ScenarioRow:
     heat: list[HeatCell]
     counts: dict[str, int]
     broken_in: list[str]
+
+    def heat_html(self) -> Any:
+        """The row's heatmap cells as markup, what the template would write for each (every value cleaned, then
+        escaped, as ``_finalize`` and autoescaping do): a run of 10,000 cells was 80,000 template outputs, most of
+        the page's time and, as chunks joined at the end, of its memory."""
+        import markupsafe
+
+        return markupsafe.Markup("".join(map(_heat_td, self.heat)))
+
+
+def _shown(value: str) -> str:
+    """A value as the template prints it: cleaned (``_finalize``), then escaped (autoescaping)."""
+    import markupsafe
+
+    return str(markupsafe.escape(clean(value)))
+
+
+def _heat_td(c: HeatCell) -> str:
+    changed = f' data-status="{_shown(c.status)}" data-changed="1"' if c.changed else ""
+    tip = f' title="{_shown(c.tip)}"' if c.tip else ""
+    return f'<td class="cell {_shown(c.css)}"{changed}{tip}>{_shown(c.label)}</td>'
 
 
 def _heat_cell(cell: ScenarioResult | None, delta: bool, baseline: str | None) -> HeatCell:
@@ -263,14 +284,34 @@ def _record_key(record: RecordSummary) -> Hashable:
     return (record.name, record.kind, record.sha256, record.dtype, shape, record.min, record.max, record.mean)
 
 
-def _detail(cell: ScenarioResult, checks: _Shared, records: _Shared, made: _Rows) -> tuple[list[Any], int]:
+class _Json(str):
+    """Text that is already compact JSON: a cell's details, encoded once to be sized and kept as text to be written
+    (``_payload``), instead of kept as lists and encoded again."""
+
+
+def _detail(cell: ScenarioResult, checks: _Shared, records: _Shared, made: _Rows) -> tuple[_Json, int]:
     """A cell's details as compact JSON (seconds, message, its check and record rows) and their cost in bytes."""
     check_refs = [checks.refer(made.check(check)) for check in cell.checks]
     record_refs = [records.refer(made.record(record)) for record in cell.records]
     seconds = round(cell.duration_s, 3) if cell.duration_s is not None else None
     message = clean(cell.message[:_MESSAGE_CHARS])
-    entry = [seconds, message, [i for i, _ in check_refs], [i for i, _ in record_refs]]
-    return entry, len(_compact(entry)) + sum(cost for _, cost in check_refs) + sum(cost for _, cost in record_refs)
+    entry = _Json(_compact([seconds, message, [i for i, _ in check_refs], [i for i, _ in record_refs]]))
+    return entry, len(entry) + sum(cost for _, cost in check_refs) + sum(cost for _, cost in record_refs)
+
+
+def _payload(data: dict[str, Any]) -> str:
+    """``json.dumps(data, separators=(",", ":"))`` for the details data, whose cell entries are ``_Json`` text: the
+    same JSON, each entry written as it was encoded."""
+    parts = []
+    for key, value in data.items():
+        if key == "details":
+            rows = (
+                "{" + ",".join(f"{_compact(column)}:{entry}" for column, entry in row.items()) + "}" for row in value
+            )
+            parts.append(f"{_compact(key)}:[{','.join(rows)}]")
+        else:
+            parts.append(f"{_compact(key)}:{_compact(value)}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _cell_data(rows: list[ScenarioRow], envs: list[str], budget: int) -> tuple[dict[str, Any], int]:
@@ -446,5 +487,5 @@ def _detail_block(data: dict[str, Any], left_out: int) -> str:
             "keep it small (passing and skipped cells first); every cell is in full in its environment's results "
             "file.</p>\n"
         )
-    payload = jinja2.utils.htmlsafe_json_dumps(data, separators=(",", ":"))
+    payload = jinja2.utils.htmlsafe_json_dumps(data, dumps=lambda value, **_: _payload(value))
     return f'{note}<script type="application/json" id="cell-data">{payload}</script>'
