@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,7 +135,17 @@ def completeness_flags(
 
 
 def _digest(cell: Any) -> str:
-    joined = "|".join(f"{r.name}={r.sha256}" for r in sorted(cell.records, key=lambda r: r.name))
+    joined = "|".join(f"{r.name}={r.sha256}" for r in sorted(cell.records, key=_by_name))
+    return _short_digest(joined)
+
+
+def _by_name(record: Any) -> str:
+    return str(record.name)
+
+
+@lru_cache(maxsize=4096)
+def _short_digest(joined: str) -> str:
+    """The digest of a cell's records, worked out once per distinct set (most cells agree across environments)."""
     return hashlib.sha256(joined.encode()).hexdigest()[:12]
 
 
@@ -142,12 +153,14 @@ def trend(results_dir: Path, last: int = 20, runs: Runs | None = None) -> dict[s
     """Status and record digest per environment x scenario over the last ``last`` runs, and since when each holds."""
     runs = (list_runs(results_dir) if runs is None else runs)[-last:]
     series: dict[tuple[str, str], list[dict[str, str]]] = {}
+    points: dict[tuple[str, str, str], dict[str, str]] = {}  # one point per run, status and digest: read, never changed
     for folder, docs in runs:
+        run = folder.name
         for env, doc in docs.items():
             for cell in doc.scenarios:
-                series.setdefault((env, cell.id), []).append(
-                    {"run": folder.name, "status": cell.status, "records": _digest(cell)}
-                )
+                key = (run, cell.status, _digest(cell))
+                point = points.get(key) or points.setdefault(key, {"run": key[0], "status": key[1], "records": key[2]})
+                series.setdefault((env, cell.id), []).append(point)
     entries = []
     for (env, scenario), history in sorted(series.items()):
         current = history[-1]
