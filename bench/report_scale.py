@@ -10,7 +10,8 @@ process so no peak memory is shared:
           every upgrade path (ledgers and verdicts written), Markdown, HTML, JUnit XML, trend
 
 Printed per size: seconds of each inside its process (the report's after its modules are imported, those
-``main`` imports while building its parser included: a fixed cost printed apart, and the ratio with it), the ratio report / json, peak resident memory of each process (ru_maxrss)
+``main`` imports while building its parser included: a fixed cost printed apart, and the ratio with it), the
+ratio report / json, peak resident memory of each process (ru_maxrss)
 against the bytes of the run on disk (documents and ``.npz``), also counted from the report process's size right
 after its imports (the interpreter and libraries are not the data), and the size of report.html.
 
