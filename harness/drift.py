@@ -22,10 +22,10 @@ import math
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping, Set
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -283,7 +283,7 @@ class RecordArchive(Mapping[str, np.ndarray]):
             raise self._error(exc) from None
         names = self._zip.namelist()
         keys = [name.removesuffix(".npy") for name in names]
-        self._keys = frozenset(keys)
+        self._keys = self.names = frozenset(keys)
         self._members = dict(zip(keys, names, strict=True))
         self._members.update(zip(names, names, strict=True))  # np.load's lookup: a member's full name wins
 
@@ -569,11 +569,12 @@ class Comparisons:
 
     def itself(self, record: RecordSummary, scenario: str, arrays: _ArchivePair) -> _Result:
         """``record`` (of ``scenario``) compared with itself between the archives ``arrays``."""
-        key = npz_key(scenario, record.name)
-        stored = key in arrays[0], key in arrays[1]
+        key = f"{scenario}::{record.name}"  # npz_key, written out: this runs for most records of a run
+        stored = key in _names(arrays[0]), key in _names(arrays[1])
         lookup = (id(record), scenario, *stored)
-        if lookup in self._known:
-            return self._known[lookup][1]
+        known = self._known.get(lookup)
+        if known is not None:
+            return known[1]
         result = _measured(record, record, scenario, arrays, self.overrides or {})
         if record.kind == "info" or not any(stored) or _same_array(record, record):
             self._known[lookup] = (record, result)  # the record is kept too: its id stays its own
@@ -592,23 +593,36 @@ class Comparisons:
         return self._shown[id(record)][1]
 
 
+def _names(arrays: Mapping[str, np.ndarray]) -> Container[str]:
+    """What ``key in arrays`` asks, as the archive's set of names (a lookup, not a method call per record)."""
+    return arrays.names if isinstance(arrays, RecordArchive) else arrays
+
+
 _FLAKY_DETAIL = "differs between repeats of the same environment"
 
 
 def _entry(fields: dict[str, Any], given: set[str]) -> DriftEntry:
     """A ``DriftEntry`` of ``fields`` (every field, in order), ``given`` naming those a caller would have passed,
-    made as ``model_construct`` makes models, without validating: measuring builds every field itself from
-    validated documents (names, kinds), its own verdicts and JSON-safe metrics, which validation would only have
-    copied, at twice the cost, for each of a run's records. A test holds it equal to the validated entry."""
-    entry = DriftEntry.__new__(DriftEntry)
-    _set(entry, "__dict__", fields)
-    _set(entry, "__pydantic_fields_set__", set(given))
-    _set(entry, "__pydantic_extra__", None)
-    _set(entry, "__pydantic_private__", None)
-    return entry
+    made without validating: measuring builds every field itself from validated documents (names, kinds), its own
+    verdicts and JSON-safe metrics, which validation would only have copied, at twice the cost, for each of a run's
+    records. A test holds it equal to the validated entry."""
+    return unvalidated(DriftEntry, fields, given)
+
+
+def unvalidated(cls: type[_M], fields: dict[str, Any], given: Set[str]) -> _M:
+    """A model of ``cls`` holding ``fields`` (every field, in declaration order), ``given`` those a caller would have
+    passed, made as pydantic's ``model_construct`` makes one: for values a caller built from validated ones, where
+    validating again would only copy them (each caller's test holds the result equal to the validated model)."""
+    model = cls.__new__(cls)
+    _set(model, "__dict__", fields)
+    _set(model, "__pydantic_fields_set__", set(given))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 _set = object.__setattr__
+_M = TypeVar("_M", bound=BaseModel)
 #: The fields a comparison's entry is given, and those of an entry without values (flaky, missing, added).
 _COMPARED = {"environment", "baseline", "scenario", "record", "kind", "verdict", "metrics", "tolerance"}
 _NOTED = {"environment", "baseline", "scenario", "record", "kind", "verdict"}
@@ -664,8 +678,18 @@ class _Pair:
             verdict, metrics, tolerance = self.known.info(ours, base)
         else:
             verdict, metrics, tolerance = _measured(ours, base, scenario, self.arrays, self.overrides)
-        fields = self._fields(scenario, ours)
-        fields.update(verdict=verdict, metrics=dict(metrics), tolerance=tolerance, detail="")
+        names = self.names
+        fields = {
+            "environment": names["environment"],
+            "baseline": names["baseline"],
+            "scenario": scenario,
+            "record": ours.name,
+            "kind": ours.kind,
+            "verdict": verdict,
+            "metrics": dict(metrics),
+            "tolerance": tolerance,
+            "detail": "",
+        }
         self.entries.append(_entry(fields, _COMPARED))
 
 

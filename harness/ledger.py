@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.drift import Comparisons, DriftEntry, Tolerance, measure
+from harness.drift import Comparisons, DriftEntry, Tolerance, measure, unvalidated
 from harness.results import EnvironmentResult, RelayResult, ScenarioResult, now_iso
 from harness.worker.protocol import Status
 
@@ -119,16 +119,22 @@ def _records_lost(base: ScenarioResult | None, cand: ScenarioResult | None) -> l
 
 
 def _cell_delta(scenario: str, base: ScenarioResult | None, cand: ScenarioResult | None) -> CellDelta:
-    return CellDelta(
-        scenario=scenario,
-        baseline_status=base.status if base else "absent",
-        candidate_status=cand.status if cand else "absent",
-        baseline_message=base.message if base else "",
-        candidate_message=cand.message if cand else "",
-        checks_failed=[c.name for c in cand.checks if not c.ok] if cand else [],
-        records_lost=_records_lost(base, cand),
-        new_framework_warnings=_new_warnings(base, cand),
-    )
+    """One cell's delta, every field taken from validated documents: built as validation would build it, without
+    validating again (a test holds the two equal), for each of a run's cells on each path through it."""
+    fields = {
+        "scenario": scenario,
+        "baseline_status": base.status if base else "absent",
+        "candidate_status": cand.status if cand else "absent",
+        "baseline_message": base.message if base else "",
+        "candidate_message": cand.message if cand else "",
+        "checks_failed": [c.name for c in cand.checks if not c.ok] if cand else [],
+        "records_lost": _records_lost(base, cand),
+        "new_framework_warnings": _new_warnings(base, cand),
+    }
+    return unvalidated(CellDelta, fields, _DELTA_FIELDS)
+
+
+_DELTA_FIELDS = frozenset(CellDelta.model_fields)
 
 
 def _by_id(doc: EnvironmentResult) -> dict[str, ScenarioResult]:

@@ -106,7 +106,7 @@ class _Writer:
     memory; the first write that fails is raised (by ``wait`` at the latest) and nothing more is queued after it.
     """
 
-    def __init__(self, threads: int = 4, pending: int = 16) -> None:
+    def __init__(self, threads: int = 4, pending: int = 8) -> None:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="verdict-writer")
         self.pending: deque[Future[None]] = deque()
         self.limit = pending

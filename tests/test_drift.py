@@ -391,3 +391,23 @@ def test_entries_built_without_validation_are_the_validated_entries(tmp_path):
         validated = DriftEntry(**given)
         assert entry == validated and entry.model_fields_set == validated.model_fields_set
         assert entry.model_dump_json() == validated.model_dump_json()
+
+
+def test_ledger_cells_built_without_validation_are_the_validated_cells(tmp_path):
+    from harness.ledger import CellDelta, measure_path
+    from harness.results import CheckResult, WarningEntry
+
+    lost, failing = cell("a.x", w=1.0, gone=2.0), cell("b.y", "fail", "ValueError: no")
+    failing[0].checks = [CheckResult(name="finite", ok=False), CheckResult(name="shape", ok=True)]
+    warned = cell("c.z")
+    warned[0].warnings = [WarningEntry(source="warnings", category="DeprecationWarning", message="x", framework=True)]
+    base = env_doc(tmp_path, "base", [lost, cell("b.y"), cell("only.base")])
+    cand = env_doc(tmp_path, "cand", [cell("a.x", w=1.0), failing, warned])
+    deltas = measure_path(base, cand, ({}, {})).cells
+    assert {d.scenario for d in deltas} == {"a.x", "b.y", "only.base", "c.z"}
+    assert any(d.records_lost for d in deltas) and any(d.checks_failed for d in deltas)
+    assert any(d.new_framework_warnings for d in deltas) and any(d.candidate_status == "absent" for d in deltas)
+    for delta in deltas:
+        validated = CellDelta(**{name: getattr(delta, name) for name in CellDelta.model_fields})
+        assert delta == validated and delta.model_fields_set == validated.model_fields_set
+        assert delta.model_dump_json() == validated.model_dump_json()
