@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 from harness.judge import Reason, Verdict, judge
 from harness.ledger import measure_path
 from harness.matrix import Matrix, WaiverSpec, comparable
-from harness.results import EnvironmentResult, now_iso
+from harness.results import EnvironmentResult, collector_paused, now_iso
 from harness.worker.atomic import write_text_atomic
 
 __all__ = ["NotComparable", "Policy", "judge_paths", "policy_of"]
@@ -184,8 +184,9 @@ def judge_paths(
     judging = _Judging(arrays, writer, Comparisons(policy.tolerances))  # a record alike on many paths: compared once
     verdicts: list[Verdict] = []
     try:
-        for base, cand in pairs:
-            verdicts.append(_judge_one(run_dir, docs, (base, cand), policy, unreadable or {}, judging))
+        with collector_paused():  # a ledger is thousands of new objects and no cycle: nothing for it to find
+            for base, cand in pairs:
+                verdicts.append(_judge_one(run_dir, docs, (base, cand), policy, unreadable or {}, judging))
     except BaseException:
         writer.close()  # the files queued so far are still written; the problem raised is the first one
         raise
