@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from typing import Any
 from harness.sandbox import Sandbox
 from harness.worker.atomic import write_json_atomic
 from harness.worker.loop import read_tail
-from harness.worker.protocol import CONTEXT_KEYS, Status, blank_cell, clean_text
+from harness.worker.protocol import CONTEXT_KEYS, STACK_DUMP_SIGNAL, Status, blank_cell, clean_text
 
 __all__ = ["ResultSink", "Supervisor", "SupervisorStats", "WorkerSpec"]
 
@@ -94,6 +95,27 @@ def _describe_exit(returncode: int | None, sandboxed: bool = False) -> str:
     return f"worker exited with code {returncode}"
 
 
+#: Seconds to let a worker write its stacks (faulthandler writes at once; this covers a busy machine's scheduling).
+STACK_DUMP_WAIT_S = 0.5
+_DUMP_FRAME = re.compile(r'^\s+File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)', re.MULTILINE)
+_DUMP_THREAD = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$", re.MULTILINE)
+
+
+def stuck_at(log_text: str) -> str | None:
+    """Where the worker's main thread was when the stack dump was taken: its innermost frame, ``func (file:line)``.
+
+    faulthandler writes one block per thread, innermost frame first; the main thread is the one running the
+    worker's loop. None when the log holds no dump (a sandboxed worker, or one that could not answer)."""
+    blocks = _DUMP_THREAD.split(log_text)[1:]
+    frames = [list(_DUMP_FRAME.finditer(block)) for block in blocks]
+    frames = [found for found in frames if found]
+    if not frames:
+        return None
+    main = next((found for found in frames if any(f["file"].endswith("harness/worker/loop.py") for f in found)), None)
+    top = (main or frames[0])[0]
+    return f"{top['func']} ({top['file']}:{top['line']})"
+
+
 class _Attempt:
     """One worker process and the state of its event stream."""
 
@@ -131,6 +153,7 @@ class _Attempt:
         self.current: str | None = None
         self.current_started = 0.0
         self.hello: dict[str, Any] | None = None
+        self.sandboxed = spec.sandbox is not None
 
     def read_events(self, wait: float) -> tuple[list[dict[str, Any]], bool]:
         """Events that arrived within ``wait`` seconds, and whether the stream has ended."""
@@ -143,6 +166,17 @@ class _Attempt:
         self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
         return [json.loads(line) for line in lines if line.strip()], False
+
+    def dump_stacks(self) -> None:
+        """Ask the worker for every thread's stack before it is killed (it writes them into the cell's log).
+
+        Only a direct worker is asked: bubblewrap does not pass the signal on, and the dump is a diagnosis, never
+        needed for the result."""
+        if self.sandboxed:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, STACK_DUMP_SIGNAL)
+        time.sleep(STACK_DUMP_WAIT_S)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -192,6 +226,8 @@ class Supervisor:
             if ended:
                 return "eof"
             if time.monotonic() > deadline:
+                if attempt.current:
+                    attempt.dump_stacks()
                 attempt.kill()
                 return "timeout" if attempt.current else "startup-timeout"
 
@@ -224,7 +260,11 @@ class Supervisor:
             elapsed = time.monotonic() - attempt.current_started
             if outcome == "timeout":
                 limit = self.timeouts.get(culprit, 300.0)
-                self._emit(culprit, "timeout", f"exceeded its timeout of {limit:g} s; worker killed", elapsed=elapsed)
+                where = stuck_at(read_tail(self.spec.scratch / f"{culprit}.log"))
+                stuck = f"; stuck in {where}" if where else ""
+                self._emit(
+                    culprit, "timeout", f"exceeded its timeout of {limit:g} s; worker killed{stuck}", elapsed=elapsed
+                )
             else:
                 self._emit(
                     culprit,

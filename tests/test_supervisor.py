@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.supervisor import Supervisor, WorkerSpec
+from harness.supervisor import Supervisor, WorkerSpec, stuck_at
 from harness.worker import scenario as scenario_mod
 from harness.worker.protocol import CellResult
 
@@ -85,6 +85,10 @@ def test_every_fault_is_contained_and_the_rest_still_run(tmp_path):
     assert "Segmentation fault" in by_id["fault.b_segfault"]["output_tail"]  # faulthandler's report, kept
     assert "SIGABRT" in by_id["fault.c_abort"]["message"]
     assert "timeout of 2 s" in by_id["fault.d_hang"]["message"]
+    hang_line = 1 + (RESOURCES / "fake_scenarios" / "faults.py").read_text().splitlines().index("    time.sleep(120)")
+    assert by_id["fault.d_hang"]["message"].endswith(
+        f"stuck in d_hang ({RESOURCES}/fake_scenarios/faults.py:{hang_line})"
+    )
     assert 2 <= by_id["fault.d_hang"]["duration_s"] < 30
     assert by_id["fault.e_raises"]["message"] == "ValueError: this scenario is broken"
     assert "raise ValueError" in by_id["fault.e_raises"]["traceback"]
@@ -192,3 +196,27 @@ def test_a_plan_without_context_gives_none_whatever_the_environment_says(tmp_pat
 def test_unknown_context_key_is_refused():
     with pytest.raises(ValueError, match="unknown worker context keys"):
         WorkerSpec(python="python", env={}, scratch=Path("s"), log_path=Path("s/l"), context={"artifact_dir": "x"})
+
+
+# What faulthandler writes (documented format: one block per thread, innermost frame first), with a helper thread
+# listed before the main one, as happens when the signal lands while another thread holds the GIL.
+DUMP = """some output the scenario printed
+Thread 0x00007f0000000001 (most recent call first):
+  File "/usr/lib/python3.11/threading.py", line 327 in wait
+  File "/usr/lib/python3.11/threading.py", line 1002 in _bootstrap
+
+Current thread 0x00007f0000000002 (most recent call first):
+  File "/venv/lib/torch/distributed/c10d.py", line 1711 in init_process_group
+  File "/repo/scenarios/distribution.py", line 403 in _single_rank_ddp
+  File "/repo/harness/worker/loop.py", line 180 in run_scenario
+  File "/repo/harness/worker/loop.py", line 270 in main
+"""
+
+
+def test_stuck_at_names_the_main_threads_innermost_frame():
+    assert stuck_at(DUMP) == "init_process_group (/venv/lib/torch/distributed/c10d.py:1711)"
+
+
+def test_stuck_at_without_a_dump_says_nothing():
+    assert stuck_at('Traceback (most recent call last):\n  File "x.py", line 3, in f\n') is None
+    assert stuck_at("") is None

@@ -9,6 +9,7 @@ library only, importable by Python 3.9 (the orchestrator imports this module, an
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict, get_args
 
@@ -44,6 +45,9 @@ WarningSource = Literal["warnings", "logging", "stderr"]
 #: the file, otherwise why it may not (absent: it may not; the orchestrator alone decides, never an artifact).
 CONTEXT_KEYS: tuple[str, ...] = ("environment", "artifacts_dir", "relay_source", "unsafe_formats")
 UNSAFE_ALLOWED = "load"
+#: The signal the orchestrator sends a worker whose scenario outran its timeout, just before killing it: the worker
+#: answers with every thread's stack (faulthandler, written even when Python is stuck in C code).
+STACK_DUMP_SIGNAL = signal.SIGUSR1
 
 
 class WarningRecord(TypedDict):
