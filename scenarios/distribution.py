@@ -396,6 +396,13 @@ def torch_ddp_gloo_two_processes(ctx: Context) -> None:
 # --- torch: DDP with gloo in the worker's own process (world size 1) -----------------------------------------------
 
 
+#: Every DDP wrapper this worker made, kept until the worker ends without running destructors (``os._exit``).
+#: torch 2.13 deadlocks when the last reference to a wrapper goes in Python: the Reducer destroys the gloo process
+#: group, whose destructor joins its work thread with the GIL held, while that thread waits for the GIL to free the
+#: work it just finished (native stacks taken with gdb; 1 in ~25 runs on a loaded 2-core machine).
+_KEPT_ALIVE: list[Any] = []
+
+
 def _single_rank_ddp(torch: Any) -> dict[str, Any]:
     """One gloo rank over an in-memory store: DDP's wrapper, one backward and one SGD step, and the plain model's."""
     import torch.distributed as dist
@@ -403,6 +410,7 @@ def _single_rank_ddp(torch: Any) -> dict[str, Any]:
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:
         wrapped = torch.nn.parallel.DistributedDataParallel(_torch_model(torch))
+        _KEPT_ALIVE.append(wrapped)
         x, y = fixed_data()
         loss = torch.nn.functional.cross_entropy(wrapped(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()

@@ -33,7 +33,7 @@ from harness.worker import capture, determinism
 from harness.worker.atomic import write_atomic
 from harness.worker.errors import error_text
 from harness.worker.models import register_models
-from harness.worker.protocol import CellResult, Status, WarningRecord, blank_cell, clean_text
+from harness.worker.protocol import STACK_DUMP_SIGNAL, CellResult, Status, WarningRecord, blank_cell, clean_text
 from harness.worker.records import summarize
 from harness.worker.scenario import (
     Context,
@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-fd", required=True, type=int)
     args = parser.parse_args(argv)
     faulthandler.enable()
+    # The supervisor sends this before it kills a scenario that outran its timeout: every thread's stack goes to
+    # fd 2, which is the cell's log then, so the timeout cell says where it was stuck.
+    faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
     plan = json.loads(args.plan.read_text())
     events = os.fdopen(args.events_fd, "w", buffering=1)
     Path(plan["scratch_dir"]).mkdir(parents=True, exist_ok=True)
@@ -264,5 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """End the worker without the frameworks' destructors: every result is written and flushed by then, and
+    destructors at interpreter exit cost seconds (TensorFlow) or can deadlock (torch's gloo process groups)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
