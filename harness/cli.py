@@ -339,6 +339,13 @@ def _scan_report(args: argparse.Namespace, paths: list[str], baseline: str, cand
     return run_scan(matrix, paths, baseline, candidate, timeout=args.scan_timeout, use_cache=not args.no_cache)
 
 
+def cmd_bisect(args: argparse.Namespace) -> int:
+    """The first release of a package where the selected scenarios' behaviour changed (``harness.bisect``)."""
+    from harness.bisect.command import run
+
+    return run(args)
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     """Which lines of the code under PATH use something that works in A and not in B (exit 1 when any does)."""
     from harness.scan.format import render
@@ -492,8 +499,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     for command in (gonogo, scan):
         command.add_argument("--scan-timeout", type=float, default=300.0, help="seconds per environment's prober")
         command.add_argument("--no-cache", action="store_true", help="probe again instead of reusing an answer")
-    from harness.bisect.command import add_arguments as add_bisect_arguments
-    from harness.bisect.command import run as cmd_bisect
+    from harness.bisect.arguments import add_arguments as add_bisect_arguments
 
     add_bisect_arguments(
         add("bisect", cmd_bisect, "the first release of a package where the selected scenarios' behaviour changed")

@@ -8,5 +8,5 @@ The modules, in the order a bisection uses them:
   (uv's cache, the cell cache, venvs under ``.nox/_bisect`` removed afterwards unless ``--keep``);
 * ``decide``: whether a release differs from the good one (the verdict's drift rules), the flaky gate and the search;
 * ``report``: the answer as a validated JSON document and a short table;
-* ``command``: the command line (``python -m harness bisect``, ``./cm -s bisect -- ...``).
+* ``arguments``: its options; ``command``: the command line (``python -m harness bisect``, ``./cm -s bisect -- ...``).
 """

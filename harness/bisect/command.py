@@ -27,6 +27,7 @@ from packaging.version import Version
 from harness import matrix as matrix_mod
 from harness import paths
 from harness import relay as relay_mod
+from harness.bisect.arguments import add_arguments
 from harness.bisect.decide import GateAnswer, Judgement, Measured, compare, gate, search
 from harness.bisect.releases import between, list_releases, parse_release
 from harness.bisect.report import BisectReport, Role, Step, table, write_report
@@ -47,28 +48,6 @@ _GATE_ROLES: dict[str, tuple[str, bool]] = {
     "bad": ("bad", False),
     "bad-again": ("bad", True),
 }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``bisect`` (the shared ``--matrix``, ``--scenario-packages`` and ``--results-dir`` are added
-    by the caller)."""
-    parser.add_argument("--package", required=True, help="the distribution whose releases are bisected, e.g. torch")
-    parser.add_argument("--good", required=True, metavar="X", help="the older release: the reference behaviour")
-    parser.add_argument("--bad", required=True, metavar="Y", help="a newer release whose behaviour differs from X's")
-    parser.add_argument(
-        "--scenarios", "-k", action="append", default=[], help="the scenarios to judge (globs, repeatable)"
-    )
-    parser.add_argument(
-        "--record", action="append", default=[], help="judge only these records (globs over name or id::name)"
-    )
-    parser.add_argument("--env", default=None, metavar="TEMPLATE", help="default: the environment pinning P at X")
-    parser.add_argument("--pre", action="store_true", help="also bisect pre-releases and dev releases")
-    parser.add_argument("--relay", action="store_true", help="save the relay's artifacts at X, load them at each step")
-    parser.add_argument("--keep", action="store_true", help="keep the step environments' venvs afterwards")
-    parser.add_argument("--run-id", default=None, help="default: <time>-<package>, under <results-dir>/bisect/")
-    parser.add_argument(
-        "--no-cache", action="store_true", help="measure every cell again instead of reusing unchanged ones"
-    )
 
 
 def _package(value: str) -> str:
