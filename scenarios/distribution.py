@@ -36,8 +36,8 @@ from harness.worker.scenario import Context, scenario
 RESULT_MARK = "compat-matrix-result: "
 #: Seconds a sub-process may take: TensorFlow's import alone is 3-7 s on a busy 2-core machine.
 CHILD_TIMEOUT_S = 120.0
-#: The one-process DDP cell takes 0.1-0.8 s; it hung once in torch 2.13 (1 of 4 default runs, on a loaded machine,
-#: cause not found): a short bound keeps such a hang to half a minute of the run.
+#: The one-process DDP cell takes 0.1-0.8 s. It used to hang in torch 2.13 about once in 25 runs on a loaded machine
+#: (the destructor deadlock ``_KEPT_ALIVE`` avoids): a short bound keeps any other hang to half a minute of the run.
 ONE_PROCESS_TIMEOUT_S = 30.0
 #: Seconds a gloo rank waits for its peer before giving up (init and collectives).
 GLOO_TIMEOUT_S = 30
