@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -453,3 +454,120 @@ def torch_ddp_gloo_one_process(ctx: Context) -> None:
     ctx.check("one_rank_grads_equal_plain_grads", gap <= ONE_STEP_TOLERANCE, max_abs_error=gap)
     loss_gap = max_gap(ddp["loss"], single["loss"])
     ctx.check("one_rank_loss_equals_plain_loss", loss_gap <= ONE_STEP_TOLERANCE, max_abs_error=loss_gap)
+
+
+# --- torch: freeing a DDP model after its process group is gone --------------------------------------------------
+
+#: Build, step and drop this many one-rank DDP models in a row; each takes 20-60 ms on a busy 2-core machine.
+TEARDOWN_ITERATIONS = 100
+#: A 0.1 ms GIL switch interval makes the race below show at once: torch 2.13 stopped within 2-38 iterations in 6
+#: tries, torch 2.5 ran 200 in each of 3 (at the default 5 ms, 2.13 stopped within 2-163 of 300, 2.5 never in 900).
+TEARDOWN_SWITCH_INTERVAL_S = 1e-4
+#: No progress line for this long means the sub-process is stuck (a healthy iteration prints within a second).
+TEARDOWN_STALL_S = 15.0
+PROGRESS_MARK = "compat-matrix-progress: "
+
+
+def teardown_body() -> dict[str, Any]:
+    """The sub-process: one-rank DDP models built, stepped, their process group destroyed, then dropped, in a loop."""
+    import importlib
+
+    import torch
+    import torch.distributed as dist
+
+    importlib.import_module("torch._dynamo")  # DDP's constructor imports it: seconds, before the first step
+    sys.setswitchinterval(TEARDOWN_SWITCH_INTERVAL_S)
+    x, y = fixed_data()
+    print(f"{PROGRESS_MARK}0", flush=True)  # imported: from here on, a step's silence is the stall clock
+    for done in range(1, TEARDOWN_ITERATIONS + 1):
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+        try:
+            wrapped = torch.nn.parallel.DistributedDataParallel(_torch_model(torch))
+            torch.nn.functional.cross_entropy(wrapped(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        finally:
+            dist.destroy_process_group()
+        del wrapped  # the last reference: the Reducer, and with it the process group, is destroyed here
+        print(f"{PROGRESS_MARK}{done}", flush=True)
+    return {"torch": torch.__version__, "iterations": TEARDOWN_ITERATIONS}
+
+
+def teardown_main() -> None:
+    child_main(teardown_body)
+
+
+@dataclass(frozen=True)
+class WatchedChild:
+    """What a watched sub-process did: its last progress count, whether it stalled, and its outcome otherwise."""
+
+    progress: int
+    stalled: bool
+    outcome: ChildOutcome | None
+
+
+def _progress(lines: list[str]) -> int:
+    counts = [int(line[len(PROGRESS_MARK) :]) for line in lines if line.startswith(PROGRESS_MARK)]
+    return counts[-1] if counts else 0
+
+
+def run_child_watching(code: str, stall_s: float, timeout: float = CHILD_TIMEOUT_S) -> WatchedChild:
+    """Run ``code`` like ``run_child``, but stop it as stalled when, once it printed its first progress line, it
+    prints none for ``stall_s``: a deadlock is told from a slow machine by the time since the last step (the
+    imports before the first line are bounded by ``timeout`` only)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=child_environment(os.environ),
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    output, last = b"", None
+    try:
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            chunk = os.read(proc.stdout.fileno(), 1 << 16) if ready else b""
+            if ready and not chunk:
+                break
+            now = time.perf_counter()
+            if PROGRESS_MARK.encode() in chunk:
+                last = now
+            output += chunk
+            stalled = last is not None and now - last > stall_s
+            if stalled or now - started > timeout:
+                return WatchedChild(_progress(output.decode(errors="replace").splitlines()), stalled, None)
+        proc.wait(timeout=stall_s)
+    finally:
+        kill_group(proc.pid)
+    text = output.decode(errors="replace")
+    outcome = ChildOutcome(parse_payload(text), proc.returncode, "", time.perf_counter() - started, False)
+    return WatchedChild(_progress(text.splitlines()), False, outcome)
+
+
+@scenario(area="distribution", requires=["torch"], timeout=CHILD_TIMEOUT_S + 60)
+def torch_ddp_teardown(ctx: Context) -> None:
+    """Catches dropping a DDP model after ``destroy_process_group`` deadlocking the process (torch 2.13: the
+    Reducer destroys the gloo process group, whose destructor joins its work thread with the GIL held while that
+    thread waits for the GIL to free the work it finished; gdb's native stacks). A test suite or notebook that
+    builds DDP models one after another hangs; torch 2.5 never did."""
+    refusal = loopback_refusal()
+    if refusal is not None:
+        ctx.skip(refusal)
+    watched = run_child_watching("from scenarios.distribution import teardown_main; teardown_main()", TEARDOWN_STALL_S)
+    ctx.record("iterations_done", watched.progress, kind="info")
+    if watched.outcome is None and not watched.stalled:
+        raise RuntimeError(f"sub-process outran {CHILD_TIMEOUT_S:g} s, still progressing ({watched.progress} done)")
+    if watched.outcome is not None:
+        problem = watched.outcome.problem()
+        error = (watched.outcome.payload or {}).get("error")
+        if problem or error:
+            raise RuntimeError(problem or f"in the sub-process: {error}")
+    ctx.record("teardown_deadlocks", watched.stalled, kind="config")
+    ctx.check(
+        "dropping_ddp_models_never_hangs",
+        not watched.stalled,
+        iterations_done=watched.progress,
+        of=TEARDOWN_ITERATIONS,
+        stall_s=TEARDOWN_STALL_S,
+    )
