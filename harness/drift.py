@@ -375,16 +375,21 @@ def _value(record: RecordSummary, key: str, arrays: Mapping[str, np.ndarray]) ->
     return record.value
 
 
-def _same_array(mine: RecordSummary, theirs: RecordSummary) -> bool:
-    """Two stored arrays whose digests (over dtype, shape and bytes) match: identical without reading either."""
+def _same_stored(mine: RecordSummary, theirs: RecordSummary, kind: str) -> bool:
+    """Two records of ``kind``, both stored in their archives, with equal digests (over dtype, shape and bytes)."""
     return (
-        mine.kind == theirs.kind == "array"
+        mine.kind == theirs.kind == kind
         and mine.in_npz
         and theirs.in_npz
         and mine.sha256 == theirs.sha256
         and mine.dtype == theirs.dtype
         and mine.shape == theirs.shape
     )
+
+
+def _same_array(mine: RecordSummary, theirs: RecordSummary) -> bool:
+    """Two stored arrays whose digests match: identical without reading either."""
+    return _same_stored(mine, theirs, "array")
 
 
 #: Storage dtypes whose equal bytes always compare equal element by element (no NaN): an ordering of these with
@@ -396,15 +401,7 @@ def _same_ordering(mine: RecordSummary, theirs: RecordSummary, key: str, arrays:
     """Two stored orderings of integers whose digests match, both values in their archives (where comparing would
     read them): ``compare_orderings`` would find them equal, so they are identical without decoding either."""
     return (
-        mine.kind == theirs.kind == "ordering"
-        and mine.in_npz
-        and theirs.in_npz
-        and mine.sha256 == theirs.sha256
-        and mine.dtype == theirs.dtype
-        and mine.dtype in _EXACT_DTYPES
-        and mine.shape == theirs.shape
-        and key in arrays[0]
-        and key in arrays[1]
+        _same_stored(mine, theirs, "ordering") and mine.dtype in _EXACT_DTYPES and key in arrays[0] and key in arrays[1]
     )
 
 
