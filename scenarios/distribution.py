@@ -95,18 +95,23 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def run_child(code: str, timeout: float = CHILD_TIMEOUT_S, env: Mapping[str, str] | None = None) -> ChildOutcome:
-    """Run ``code`` in a fresh ``sys.executable`` in its own session; kill its group on timeout and after it."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
+def start_child(code: str, env: Mapping[str, str] | None, stderr: int, text: bool) -> subprocess.Popen[Any]:
+    """``code`` in a fresh ``sys.executable``, in a session of its own (its group is killed as one), stdout piped."""
+    return subprocess.Popen(
         [sys.executable, "-c", code],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=stderr,
+        text=text,
         env=child_environment(env if env is not None else os.environ),
         start_new_session=True,
     )
+
+
+def run_child(code: str, timeout: float = CHILD_TIMEOUT_S, env: Mapping[str, str] | None = None) -> ChildOutcome:
+    """Run ``code`` in a fresh ``sys.executable`` in its own session; kill its group on timeout and after it."""
+    started = time.perf_counter()
+    proc = start_child(code, env, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
         timed_out = False
@@ -458,10 +463,11 @@ def torch_ddp_gloo_one_process(ctx: Context) -> None:
 
 # --- torch: freeing a DDP model after its process group is gone --------------------------------------------------
 
-#: Build, step and drop this many one-rank DDP models in a row; each takes 20-60 ms on a busy 2-core machine.
-TEARDOWN_ITERATIONS = 100
-#: A 0.1 ms GIL switch interval makes the race below show at once: torch 2.13 stopped within 2-38 iterations in 6
-#: tries, torch 2.5 ran 200 in each of 3 (at the default 5 ms, 2.13 stopped within 2-163 of 300, 2.5 never in 900).
+#: Build, step and drop this many one-rank DDP models in a row; each takes 20-60 ms on a busy 2-core machine. At the
+#: interval below torch 2.13 stopped after 2, 3, 3, 9, 30, 38 and 82 (mean 24): 300 leave it no real chance to pass.
+TEARDOWN_ITERATIONS = 300
+#: A 0.1 ms GIL switch interval makes the race below show early: torch 2.5 ran 200 in each of 3 tries (at the
+#: default 5 ms, 2.13 stopped within 2-163 of 300 in 5 tries, 2.5 never in 900).
 TEARDOWN_SWITCH_INTERVAL_S = 1e-4
 #: No progress line for this long means the sub-process is stuck (a healthy iteration prints within a second).
 TEARDOWN_STALL_S = 15.0
@@ -514,14 +520,7 @@ def run_child_watching(code: str, stall_s: float, timeout: float = CHILD_TIMEOUT
     prints none for ``stall_s``: a deadlock is told from a slow machine by the time since the last step (the
     imports before the first line are bounded by ``timeout`` only)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=child_environment(os.environ),
-        start_new_session=True,
-    )
+    proc = start_child(code, None, stderr=subprocess.DEVNULL, text=False)
     assert proc.stdout is not None
     output, last = b"", None
     try:
