@@ -432,6 +432,15 @@ def test_text_groups_by_file_one_line_per_finding_with_suggestions():
     assert lines[4].strip() == "suggestion: use keras.optimizers.SGD"
 
 
+def test_the_counts_line_puts_moved_and_deprecated_among_the_resolved():
+    report = report_of().model_copy(update={"counts": {
+        "files": 5, "uses": 60, "symbols": 33, "resolved_in_candidate": 9, "missing_in_candidate": 3,
+        "absent_in_both": 21, "moved": 2, "deprecated": 1, "not_checked": 2, "not_scanned": 0}})  # fmt: skip
+    line = render(report, "text").splitlines()[-1]
+    # 9 + 3 + 21 = 33 symbols: the moved and deprecated ones are resolved ones, not more symbols
+    assert "33 symbols: in tf2.16-keras3 9 resolved (of them 2 moved, 1 deprecated), 3 missing; 21 in neither" in line
+
+
 def test_markdown_escapes_text_from_files_and_json_round_trips():
     hostile = finding("x|y.py", 1, detail="<script>|\x1b[31mred")
     markdown = render(report_of(hostile), "md")

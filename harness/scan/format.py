@@ -38,9 +38,9 @@ def _counts_line(report: ScanReport) -> str:
     )
     return (
         f"{c.get('files', 0)} files, {c.get('uses', 0)} uses of {c.get('symbols', 0)} symbols: "
-        f"{c.get('resolved_in_candidate', 0)} resolved, {c.get('missing_in_candidate', 0)} missing, "
-        f"{c.get('moved', 0)} moved, {c.get('deprecated', 0)} deprecated in {report.candidate}; "
-        f"{c.get('absent_in_both', 0)} in neither; {c.get('not_checked', 0)} not checked; "
+        f"in {report.candidate} {c.get('resolved_in_candidate', 0)} resolved (of them {c.get('moved', 0)} moved, "
+        f"{c.get('deprecated', 0)} deprecated), {c.get('missing_in_candidate', 0)} missing; "
+        f"{c.get('absent_in_both', 0)} in neither environment; {c.get('not_checked', 0)} uses not checked; "
         f"{c.get('not_scanned', 0)} files not scanned. Probes: {timing}"
     )
 
