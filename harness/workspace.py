@@ -8,6 +8,7 @@ it is ``.compat-matrix/`` in the directory the command runs in, beside the user'
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,8 +20,13 @@ __all__ = ["LIB_ROOT", "is_checkout", "state_dir"]
 LIB_ROOT = Path(__file__).resolve().parent.parent
 
 
+@functools.cache
 def is_checkout(root: Path = LIB_ROOT) -> bool:
-    """True in the project's own source tree (its noxfile beside the packages), False in an installed tool."""
+    """True in the project's own source tree (its noxfile beside the packages), False in an installed tool.
+
+    Asked once per folder and process: a verdict's every reproduce line asks it (two ``stat`` calls each, 0.15 s of
+    a 10k-cell report), and where the harness lives does not change while it runs.
+    """
     return (root / "noxfile.py").is_file() and (root / "pyproject.toml").is_file()
 
 
