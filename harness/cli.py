@@ -438,7 +438,11 @@ def _latest_or_none(results_dir: Path, latest: Any) -> Path | None:
 
 
 def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="What breaks, and by how much, when TensorFlow, Keras or PyTorch moves from one release to "
+        "another: pinned environments, scenarios run in each, saved files loaded across them, a verdict per upgrade.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func: object, help_text: str) -> argparse.ArgumentParser:
