@@ -10,6 +10,7 @@ Entries live in ``<root>/<key[:2]>/<key>/``: ``cell.json`` (the cell and where i
 (its record values, when it has any) and ``artifacts/`` (what ``relay.produce`` saved). An entry is written into a
 temporary folder and renamed into place, so a reader sees a whole entry or none. Entries are read as untrusted
 input: a malformed one, an id that does not match, or a symlink inside is a miss, never an error or a follow.
+Entries nobody takes any more are removed by ``compat-matrix cache prune`` (``harness.cache_prune``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ from pydantic import ValidationError
 from harness import __version__, workspace
 from harness.results import ScenarioResult
 
-__all__ = ["CACHE_FORMAT", "CachedCell", "CellCache", "CellKey", "EnvironmentKey", "default_cache_dir", "source_digest"]
+__all__ = [
+    "CACHE_FORMAT",
+    "CachedCell",
+    "CellCache",
+    "CellKey",
+    "EnvironmentKey",
+    "default_cache_dir",
+    "mark_used",
+    "source_digest",
+]
 
 CACHE_FORMAT = 1  # bump when the meaning of an entry changes: every older entry becomes a miss
 _KEY_LENGTH = 64
@@ -165,6 +175,13 @@ class CachedCell:
     artifacts: Path | None
 
 
+def mark_used(marker: Path) -> None:
+    """An entry was taken: its marker's mtime is when it was last used, which ``harness.cache_prune`` keeps by
+    (a read-only cache simply keeps its stored times)."""
+    with contextlib.suppress(OSError):
+        os.utime(marker)
+
+
 def _holds_symlink(folder: Path) -> bool:
     return any(p.is_symlink() for p in folder.rglob("*"))
 
@@ -195,6 +212,7 @@ class CellCache:
             return None
         if cell.id != cell_id or cell.cache_key != key:
             return None
+        mark_used(entry / "cell.json")
         values, artifacts = entry / "values.npz", entry / "artifacts"
         return CachedCell(cell, origin, values if values.is_file() else None, artifacts if artifacts.is_dir() else None)
 

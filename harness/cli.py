@@ -407,6 +407,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """``cache prune``: bound the cell cache; ``cache info``: what it holds (the same listing, nothing removed)."""
+    from harness.cache import default_cache_dir
+    from harness.cache_prune import parse_size, prune
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    try:
+        max_bytes = parse_size(args.max_size) if args.max_size is not None else None
+    except ValueError as exc:
+        raise HarnessError(f"--max-size: {exc}") from None
+    if args.older_than is not None and args.older_than < 0:
+        raise HarnessError(f"--older-than: {args.older_than} is negative (a number of days)")
+    older = args.older_than * 86400 if args.older_than is not None else None
+    dry_run = args.action == "info" or args.dry_run
+    if args.action == "prune" and older is None and max_bytes is None:
+        raise HarnessError("cache prune: say what to remove: --older-than DAYS, --max-size SIZE, or both")
+    print(f"{root}: {prune(root, older, max_bytes, dry_run=dry_run).line(dry_run)}")
+    return 0
+
+
 def cmd_catalogue(args: argparse.Namespace) -> int:
     from harness import catalogue
     from harness.report import catalogue as catalogue_page
@@ -518,6 +538,12 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     catalogue.add_argument("--run", default=None, help="the run folder to observe (default: the latest run)")
     catalogue.add_argument("--write", nargs="?", const="docs/SCENARIOS.md", default=None, help="write it there")
     add("schema", cmd_schema, "print or --write the JSON Schemas").add_argument("--write", action="store_true")
+    cache = add("cache", cmd_cache, "bound the cell cache: entries unused for days, then the least recently used")
+    cache.add_argument("action", choices=("prune", "info"), help="prune: remove; info: what prune would find")
+    cache.add_argument("--older-than", type=float, default=None, metavar="DAYS", help="unused for longer than this")
+    cache.add_argument("--max-size", default=None, metavar="SIZE", help="then keep at most this much (500M, 2G)")
+    cache.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    cache.add_argument("--cache-dir", default=None, help="the cache (default: COMPAT_CACHE_DIR or the state folder's)")
     return parser
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness import workspace
-from harness.cache import default_cache_dir
+from harness.cache import default_cache_dir, mark_used
 from harness.errors import HarnessError, ProvisionError
 from harness.matrix import Matrix
 from harness.provision import Provisioned, provision
@@ -60,9 +60,11 @@ def _cached(path: Path) -> ProbeAnswer | None:
     if path.is_symlink() or not path.is_file():
         return None
     try:
-        return ProbeAnswer.model_validate_json(path.read_bytes())
+        answer = ProbeAnswer.model_validate_json(path.read_bytes())
     except (OSError, ValidationError, ValueError):
         return None
+    mark_used(path)
+    return answer
 
 
 def _run_prober(prov: Provisioned, environ: dict[str, str], request: Mapping[str, object], timeout: float) -> bytes:
