@@ -8,7 +8,6 @@ only until the last path through it is measured.
 from __future__ import annotations
 
 import datetime
-import json
 from collections import Counter, deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +20,7 @@ from harness import commands, paths
 from harness.drift import Comparisons, Tolerance, load_arrays
 from harness.errors import HarnessError
 from harness.judge import Reason, Verdict, judge
-from harness.ledger import measure_path
+from harness.ledger import ledger_json, measure_path
 from harness.matrix import Matrix, WaiverSpec, comparable
 from harness.results import EnvironmentResult, collector_paused, now_iso
 from harness.worker.atomic import write_text_atomic
@@ -139,7 +138,7 @@ class _Judging:
 
 
 def _verdict_json(verdict: Verdict) -> str:
-    return json.dumps(verdict.model_dump(mode="json"), indent=2) + "\n"
+    return verdict.model_dump_json(indent=2) + "\n"  # pydantic's encoder: a tenth of json.dumps's time
 
 
 def absent_verdict(
@@ -219,7 +218,7 @@ def _judge_one(
     )
     arrays.done(base, cand)
     ledger_path = paths.ledger_file(run_dir, base, cand)
-    writer.write(ledger_path, ledger.model_dump_json(indent=1) + "\n")
+    writer.write(ledger_path, ledger_json(ledger))
     relative = ledger_path.relative_to(run_dir).as_posix()
     verdict = judge(ledger, waivers=list(policy.waivers), today=policy.today, ledger_path=relative)
     writer.write(paths.verdict_file(run_dir, base, cand), _verdict_json(verdict))
