@@ -9,18 +9,13 @@ TensorFlow, which the JAX environment does not install; the backend-neutral ``ke
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 
-from harness import results
-from harness.sidecar import npz_key
+from tests.nox_runs import Run, array, run_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 JAX, TF = "keras3-jax", "tf2.21-keras3"
@@ -40,21 +35,9 @@ def composed_matrix(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     out = tmp_path_factory.mktemp("jax")
-    env = {**os.environ, "COMPAT_MATRIX": str(composed_matrix(out)), "COMPAT_RESULTS_DIR": str(out),
-           "COMPAT_RUN_ID": "j"}  # fmt: skip
-    sessions = [JAX, TF, f"relay-{JAX}", f"relay-{TF}"]
-    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *sessions]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "j", results.load_run(out / "j")
-
-
-def array(run: tuple[Path, dict[str, Any]], env: str, scenario_id: str, name: str) -> np.ndarray:
-    run_dir, docs = run
-    with np.load(run_dir / docs[env].records_file) as archive:
-        return np.array(archive[npz_key(scenario_id, name)])
+    return run_sessions(out, composed_matrix(out), "j", [JAX, TF, f"relay-{JAX}", f"relay-{TF}"])
 
 
 def test_the_jax_environment_runs_keras_3_on_jax(run):

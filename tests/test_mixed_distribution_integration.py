@@ -14,15 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from harness import results
-from harness.sidecar import npz_key
+from tests.nox_runs import Run, array, run_sessions, value
 
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "tests" / "resources" / "mixed-distribution-matrix.yaml"
@@ -33,24 +30,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("mixed_distribution")
-    env = {**os.environ, "COMPAT_MATRIX": str(MATRIX), "COMPAT_RESULTS_DIR": str(out), "COMPAT_RUN_ID": "t"}
-    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py")]
-    proc = subprocess.run([*command, "-s", *KERAS_ENVS, *TORCH_ENVS], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=1800)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "t", results.load_run(out / "t")
-
-
-def value(docs: dict[str, Any], env: str, scenario_id: str, name: str) -> Any:
-    return {r.name: r.value for r in docs[env].cell(scenario_id).records}[name]
-
-
-def array(run: tuple[Path, dict[str, Any]], env: str, scenario_id: str, name: str) -> np.ndarray:
-    run_dir, docs = run
-    with np.load(run_dir / docs[env].records_file) as archive:
-        return np.array(archive[npz_key(scenario_id, name)])
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_sessions(tmp_path_factory.mktemp("mixed_distribution"), MATRIX, "t", [*KERAS_ENVS, *TORCH_ENVS])
 
 
 TEARDOWN = "distribution.torch_ddp_teardown"

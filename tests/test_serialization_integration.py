@@ -10,17 +10,15 @@ an ExponentialDecay schedule resumes at the same step with the same next rate (0
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from harness import results
-from harness.sidecar import npz_key
+from tests.nox_runs import Run, run_sessions
+from tests.nox_runs import array as record_array
+from tests.nox_runs import value as record_value
 
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "tests" / "resources" / "serialization-matrix.yaml"
@@ -31,24 +29,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("serialization")
-    env = {**os.environ, "COMPAT_MATRIX": str(MATRIX), "COMPAT_RESULTS_DIR": str(out), "COMPAT_RUN_ID": "s"}
-    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *ENVIRONMENTS]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "s", results.load_run(out / "s")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_sessions(tmp_path_factory.mktemp("serialization"), MATRIX, "s", ENVIRONMENTS)
 
 
-def value(run: tuple[Path, dict[str, Any]], env: str, scenario: str, name: str) -> Any:
-    _, docs = run
-    return {r.name: r.value for r in docs[env].cell(f"serialization.{scenario}").records}[name]
+def value(run: Run, env: str, scenario: str, name: str) -> Any:
+    return record_value(run[1], env, f"serialization.{scenario}", name)
 
 
-def array(run: tuple[Path, dict[str, Any]], env: str, scenario: str, name: str) -> np.ndarray:
-    run_dir, docs = run
-    with np.load(run_dir / docs[env].records_file) as archive:
-        return np.array(archive[npz_key(f"serialization.{scenario}", name)])
+def array(run: Run, env: str, scenario: str, name: str) -> np.ndarray:
+    return record_array(run, env, f"serialization.{scenario}", name)
 
 
 def test_only_keras3_fails_and_only_on_the_untracked_tf_variable(run):

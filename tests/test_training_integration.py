@@ -9,17 +9,12 @@ gives the same loss trajectory in both Keras generations, and torch's user-optim
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from harness import results
-from harness.sidecar import npz_key
+from tests.nox_runs import Run, array, run_sessions, value
 
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "tests" / "resources" / "training-matrix.yaml"
@@ -28,23 +23,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("training")
-    env = {**os.environ, "COMPAT_MATRIX": str(MATRIX), "COMPAT_RESULTS_DIR": str(out), "COMPAT_RUN_ID": "t"}
-    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *ENVIRONMENTS]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "t", results.load_run(out / "t")
-
-
-def value(docs: dict[str, Any], env: str, scenario_id: str, name: str) -> Any:
-    return {r.name: r.value for r in docs[env].cell(scenario_id).records}[name]
-
-
-def array(run: tuple[Path, dict[str, Any]], env: str, scenario_id: str, name: str) -> np.ndarray:
-    run_dir, docs = run
-    with np.load(run_dir / docs[env].records_file) as archive:
-        return np.array(archive[npz_key(scenario_id, name)])
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_sessions(tmp_path_factory.mktemp("training"), MATRIX, "t", ENVIRONMENTS)
 
 
 def test_the_cells_pass_or_fail_only_where_a_release_broke_something(run):

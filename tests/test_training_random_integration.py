@@ -8,17 +8,13 @@ of the two environments' results documents and record archives.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from harness import results
-from harness.sidecar import npz_key
+from tests.nox_runs import Run, arrays, run_sessions, value
 
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "tests" / "resources" / "random-api-matrix.yaml"
@@ -27,21 +23,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("random-api")
-    env = {**os.environ, "COMPAT_MATRIX": str(MATRIX), "COMPAT_RESULTS_DIR": str(out), "COMPAT_RUN_ID": "ra"}
-    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *ENVIRONMENTS]
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "ra", results.load_run(out / "ra")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_sessions(tmp_path_factory.mktemp("random-api"), MATRIX, "ra", ENVIRONMENTS)
 
 
-def arrays(run_dir: Path, doc: Any, scenario_id: str, *names: str) -> list[np.ndarray]:
-    with np.load(run_dir / doc.records_file) as archive:
-        return [archive[npz_key(scenario_id, name)] for name in names]
-
-
-def same_array(run: tuple[Path, dict[str, Any]], a: str, b: str, scenario_id: str, name: str) -> bool:
+def same_array(run: Run, a: str, b: str, scenario_id: str, name: str) -> bool:
     run_dir, docs = run
     (first,) = arrays(run_dir, docs[a], scenario_id, name)
     (second,) = arrays(run_dir, docs[b], scenario_id, name)
@@ -49,9 +35,8 @@ def same_array(run: tuple[Path, dict[str, Any]], a: str, b: str, scenario_id: st
 
 
 def call(docs: dict[str, Any], env: str, scenario_id: str, label: str) -> dict[str, Any]:
-    cell = docs[env].cell(scenario_id)
-    value: dict[str, Any] = {r.name: r.value for r in cell.records}[label]
-    return value
+    found: dict[str, Any] = value(docs, env, scenario_id, label)
+    return found
 
 
 def test_every_cell_passes_or_skips_with_its_reason(run):
