@@ -253,7 +253,6 @@ def _report(
     args: argparse.Namespace, run_dir: Path, docs: dict[str, EnvironmentResult], unreadable: dict[str, str]
 ) -> int:
     from harness import history, report
-    from harness.report.terminal import show_markdown
     from harness.verdicts import judge_paths, policy_of
 
     matrix = _matrix_or_none(args)
@@ -272,7 +271,7 @@ def _report(
     report.write_text(run_dir / "junit.xml", report.render_junit(docs, order, verdicts))
     # compact: an indented dump goes through json's pure-Python encoder (a 10k-cell trend: 0.35 s instead of 0.03 s)
     report.write_text(run_dir / "history" / "trend.json", json.dumps(trend, separators=(",", ":")) + "\n")
-    show_markdown(markdown)
+    print(markdown)
     print(f"reports written to {run_dir}: report.md, report.html, junit.xml, gonogo/*.json, ledger/*.json")
     for flag in flags:
         print(f"INCOMPLETE RUN: {flag}", file=sys.stderr)
@@ -303,7 +302,6 @@ def _gonogo(
     args: argparse.Namespace, run_dir: Path, docs: dict[str, EnvironmentResult], unreadable: dict[str, str]
 ) -> int:
     from harness import paths, report
-    from harness.report.terminal import show_markdown
     from harness.verdicts import check_comparable, judge_paths, policy_of
 
     matrix = _matrix_or_none(args)
@@ -325,7 +323,7 @@ def _gonogo(
         pair = {k: docs[k] for k in (verdict.baseline, verdict.candidate) if k in docs}
         html = report.render_html(run_dir, pair, order, [verdict])
         report.write_text(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "html"), html)
-        show_markdown(markdown)
+        print(markdown)
         stem = paths.verdict_file(run_dir, verdict.baseline, verdict.candidate, "{md,json,html}")
         ledger = f"; ledger in {run_dir / verdict.ledger}" if verdict.ledger else ""
         print(f"verdict written to {stem}{ledger}")

@@ -272,22 +272,3 @@ def test_the_documents_are_out_of_the_collectors_sight_only_while_the_command_ru
     assert gonogo(run, "--run", "r1", *not_comparable) == 2 and gc.get_freeze_count() == 0  # raised while kept
     assert gonogo(run, "--run", "r1") == 1 and gc.get_freeze_count() == 0
     assert len(frozen) == 2 and all(count > 0 for count in frozen)
-
-
-def test_on_a_terminal_the_verdict_is_rendered_and_in_a_pipe_it_is_the_markdown(run, monkeypatch, capsys):
-    import io
-    import sys
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    pair = ("--run", "r1", "--baseline", "tf2.15-keras2", "--candidate", "tf2.16-keras3")
-    assert gonogo(run, *pair) == 1
-    piped = capsys.readouterr().out
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stdout", terminal)
-    assert gonogo(run, *pair) == 1
-    shown = terminal.getvalue()
-    assert "## NO-GO: tf2.15-keras2 → tf2.16-keras3" in piped and "**Blocking (1)**" in piped
-    assert "NO-GO: tf2.15-keras2 → tf2.16-keras3" in shown and "##" not in shown and "**" not in shown
