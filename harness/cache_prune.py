@@ -107,17 +107,18 @@ def entries(root: Path) -> list[Entry]:
     return found
 
 
-def _remove(entry: Entry) -> None:
+def _remove(entry: Entry) -> bool:
     """Rename aside (atomic: a reader sees the entry or a miss), then delete; a symlink goes, not its target."""
-    aside = entry.path.with_name(f".{entry.path.name[:12]}-pruned-{os.getpid()}")
+    aside = entry.path.with_name(f".{entry.path.name.lstrip('.')[:12]}-pruned-{os.getpid()}")
     try:
         os.rename(entry.path, aside)
-    except FileNotFoundError:
-        return  # gone already (another prune)
-    if aside.is_dir() and not aside.is_symlink():
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        aside.unlink(missing_ok=True)
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside)
+        else:
+            aside.unlink()
+    except OSError:
+        return False  # gone already (another prune), or not ours to remove (permissions): kept, said as kept
+    return True
 
 
 def prune(
@@ -143,6 +144,6 @@ def prune(
             total -= entry.size
     removed = [e for e in found if e.path in doomed]
     if not dry_run:
-        for entry in removed:
-            _remove(entry)
-    return PruneResult(removed, [e for e in found if e.path not in doomed])
+        removed = [e for e in removed if _remove(e)]
+    gone = {e.path for e in removed}
+    return PruneResult(removed, [e for e in found if e.path not in gone])

@@ -361,14 +361,14 @@ def _with_scan(args: argparse.Namespace, run_dir: Path, verdict: Verdict, policy
     """The verdict with the scan's findings on its path as reasons (its JSON file rewritten to hold them)."""
     from harness import paths
     from harness.judge.scan import with_scan
+    from harness.verdicts import verdict_json
     from harness.worker.atomic import write_text_atomic
 
     report = _scan_report(args, args.scan, verdict.baseline, verdict.candidate)
     pair = f"--baseline {shlex.quote(verdict.baseline)} --candidate {shlex.quote(verdict.candidate)}"
     command = f"python -m harness scan {' '.join(shlex.quote(p) for p in args.scan)} {pair}"
     updated = with_scan(verdict, report, list(policy.waivers), policy.today, command)
-    text = json.dumps(updated.model_dump(mode="json"), indent=2) + "\n"
-    write_text_atomic(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate), text)
+    write_text_atomic(paths.verdict_file(run_dir, verdict.baseline, verdict.candidate), verdict_json(updated))
     return updated
 
 

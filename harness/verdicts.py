@@ -137,7 +137,8 @@ class _Judging:
     known: Comparisons
 
 
-def _verdict_json(verdict: Verdict) -> str:
+def verdict_json(verdict: Verdict) -> str:
+    """A verdict file's text (every writer of gonogo/<A>__<B>.json uses this one)."""
     return verdict.model_dump_json(indent=2) + "\n"  # pydantic's encoder: a tenth of json.dumps's time
 
 
@@ -206,7 +207,7 @@ def _judge_one(
     absent = [name for name in pair if name not in docs]
     if absent:
         verdict = absent_verdict(base, cand, run_dir.name, absent, unreadable)
-        writer.write(paths.verdict_file(run_dir, base, cand), _verdict_json(verdict))
+        writer.write(paths.verdict_file(run_dir, base, cand), verdict_json(verdict))
         return verdict
     ledger = measure_path(
         docs[base],
@@ -221,5 +222,5 @@ def _judge_one(
     writer.write(ledger_path, ledger_json(ledger))
     relative = ledger_path.relative_to(run_dir).as_posix()
     verdict = judge(ledger, waivers=list(policy.waivers), today=policy.today, ledger_path=relative)
-    writer.write(paths.verdict_file(run_dir, base, cand), _verdict_json(verdict))
+    writer.write(paths.verdict_file(run_dir, base, cand), verdict_json(verdict))
     return verdict

@@ -20,7 +20,7 @@ from harness.results import EnvironmentResult
 from harness.sidecar import npz_key
 
 ROOT = Path(__file__).resolve().parent.parent
-#: A cold environment (torch's CUDA build from PyPI) takes minutes; an hour of nothing is a hang.
+#: A cold environment (torch's CUDA build from PyPI) takes minutes; half an hour is a hang.
 SESSIONS_TIMEOUT_S = 1800
 
 Run = tuple[Path, dict[str, EnvironmentResult]]

@@ -552,22 +552,6 @@ def test_serving_signatures_read_differently_from_a_savedmodel_block(tmp_path):
     assert keras_models.verdict == "GO"
 
 
-def test_a_broken_plain_load_and_what_the_workaround_loaded_are_one_reason(tmp_path):
-    """Keras 2.15's .keras in Keras 3.3 loads only with compile=False: its compiled state then reads 'none'. That is
-    the broken load seen again, so one blocking reason covers both records, naming the error and the lost state."""
-    compiled = {"optimizer": "Adam", "learning_rate": 0.001, "loss": "mse", "metrics": ["mae"]}
-    lost = {"optimizer": "none", "learning_rate": None, "loss": "none", "metrics": None}
-    error = "ValueError: Argument(s) not recognized"
-    loads_b = {"load_model(path)": error, "load_model(path, compile=False)": "loaded"}
-    base = cell("user.model_m", load=("outcomes", {"load_model(path)": "loaded"}), compiled=("config", compiled), p=W)
-    cand = cell("user.model_m", load=("outcomes", loads_b), compiled=("config", lost), p=W)
-    verdict = verdict_of(tmp_path, [base], [cand])
-    (reason,) = [r for r in verdict.reasons if r.severity == "no-go"]
-    assert reason.kind == "call-broken" and reason.count == 2
-    assert reason.records == ["user.model_m::load", "user.model_m::compiled"]
-    assert error in reason.summary and "optimizer: 'Adam' -> 'none'" in reason.summary
-
-
 def test_an_outcome_record_not_named_load_keeps_its_scenarios_other_drift_apart(tmp_path):
     """A checkpoint path refused and a kernel drawn differently in one scenario are two things to fix."""
     base = cell("c.ckpt", outcomes=("outcomes", {"h5": "saved"}), w=W)

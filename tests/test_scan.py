@@ -390,6 +390,20 @@ def test_fixed_in_b_is_info_absent_in_both_is_no_finding_and_stable_is_nothing()
     assert (numbers["symbols"], numbers["absent_in_both"], numbers["resolved_in_candidate"]) == (3, 1, 2)
 
 
+def test_moved_and_deprecated_count_only_the_symbols_the_code_names():
+    """A string lookup's finding names its getter (``keras.metrics.get``), which is no symbol of the code: counting it
+    as moved made 'of them 2 moved' while only one resolved symbol had moved."""
+    from harness.scan.model import Finding as F
+
+    a, b = answer({"fw.Model": sym()}), answer({"fw.Model": sym()})
+    extraction = Extraction(files=("u.py",), uses=(use("fw.Model", 1),))
+    moved = [F.model_validate({"path": "u.py", "line": n, "col": 1, "symbol": symbol, "change": "moved",
+                               "severity": "warning", "status_a": "ok", "status_b": "ok", "detail": "d"})
+             for n, symbol in ((1, "fw.Model"), (2, "fw.metrics.get"))]  # fmt: skip
+    numbers = counts(extraction, a, b, moved)
+    assert (numbers["symbols"], numbers["resolved_in_candidate"], numbers["moved"]) == (1, 1, 1)
+
+
 def test_a_string_the_getter_no_longer_knows_blocks():
     lookup = {"getter": "k.losses.get", "value": "old_loss", "via": "loss="}
     a = answer({}, lookups=[{"getter": "k.losses.get", "value": "old_loss", "resolved": "k.losses.old_loss"}])

@@ -9,9 +9,7 @@ Grouping rules, each because one cause otherwise shows as many lines:
 - drift within tolerance is grouped by record name across scenarios (the same model's predictions in five formats);
 - call records (one API call's outcome) are grouped per scenario by how the outcome moved, and warnings records by
   whether a warning is new or reworded (``harness.judge.calls``): wording alone never blocks;
-- relay loads are grouped by format, outcome and error: three models failing the same way in ``.h5`` are one cause;
-- a cell whose plain load broke (its ``load`` record) folds its other blocking drift into that reason: the rest was
-  measured on what a workaround loaded.
+- relay loads are grouped by format, outcome and error: three models failing the same way in ``.h5`` are one cause.
 """
 
 from __future__ import annotations
@@ -251,41 +249,5 @@ def collect(ledger: Ledger) -> list[Reason]:
         _cell(builder, delta, folded)
     _deprecations(builder, ledger.cells)
     add_record_reasons(builder, [e for e in ledger.records if e.scenario not in changed])
-    _fold_into_broken_loads(builder)
     add_relay_reasons(builder, ledger.relay)
     return builder.reasons
-
-
-#: The record a cell names its load attempts by (``user.model_*``): the plain call first, then the workarounds. Its
-#: other records are measured on what the first working call loaded.
-LOAD_RECORD = "load"
-
-
-def _fold_into_broken_loads(builder: Builder) -> None:
-    """A cell whose plain load broke: its other blocking drift is one cause with it, folded into that reason.
-
-    On B those records were measured on what a workaround loaded (``compile=False`` leaves no optimizer, loss or
-    metrics), so "the compiled state changed" is the broken load seen again, not a second thing to fix.
-    """
-    broken = {
-        r.scenarios[0]: r
-        for r in builder.reasons
-        if r.kind == "call-broken" and len(r.scenarios) == 1 and f"{r.scenarios[0]}::{LOAD_RECORD}" in r.records
-    }
-    consequences = [
-        r
-        for r in builder.reasons
-        if r.kind == "drift" and r.severity == "no-go" and len(r.scenarios) == 1 and r.scenarios[0] in broken
-    ]
-    for reason in consequences:
-        load = broken[reason.scenarios[0]]
-        merged = load.model_copy(
-            update={
-                "records": [*load.records, *reason.records],
-                "count": load.count + reason.count,
-                "summary": f"{load.summary}; measured on what the workaround loaded: {reason.summary}",
-                "numbers": {**reason.numbers, **load.numbers},
-            }
-        )
-        builder.reasons[builder.reasons.index(load)] = broken[reason.scenarios[0]] = merged
-        builder.reasons.remove(reason)
