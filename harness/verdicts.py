@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from harness.judge import Reason, Verdict, judge
 from harness.ledger import ledger_json, measure_path
 from harness.matrix import Matrix, WaiverSpec, comparable
 from harness.results import EnvironmentResult, collector_paused, now_iso
+from harness.split_work import in_two_processes
 from harness.worker.atomic import write_text_atomic
 
 __all__ = ["NotComparable", "Policy", "judge_paths", "policy_of"]
@@ -177,8 +178,24 @@ def judge_paths(
 
     ``unreadable`` names the results files that could not be read (by environment): a path through one of them is
     INCOMPLETE and says why. Each ledger is written and then let go (the verdict points at its file), so a run of
-    many paths never holds them all.
+    many paths never holds them all. Many paths are judged in two processes (``split_work``): the second half of
+    them by a forked copy that shares the documents already read.
     """
+
+    def judge_some(some: Sequence[tuple[str, str]]) -> list[Verdict]:
+        return _judge_in_order(run_dir, docs, list(some), policy, unreadable or {})
+
+    return in_two_processes(judge_some, pairs)
+
+
+def _judge_in_order(
+    run_dir: Path,
+    docs: Mapping[str, EnvironmentResult],
+    pairs: list[tuple[str, str]],
+    policy: Policy,
+    unreadable: Mapping[str, str],
+) -> list[Verdict]:
+    """``judge_paths`` in this process, path after path, sharing archives and comparisons between them."""
     arrays = _Arrays(run_dir, docs, pairs)
     writer = _Writer()
     judging = _Judging(arrays, writer, Comparisons(policy.tolerances))  # a record alike on many paths: compared once
@@ -186,7 +203,7 @@ def judge_paths(
     try:
         with collector_paused():  # a ledger is thousands of new objects and no cycle: nothing for it to find
             for base, cand in pairs:
-                verdicts.append(_judge_one(run_dir, docs, (base, cand), policy, unreadable or {}, judging))
+                verdicts.append(_judge_one(run_dir, docs, (base, cand), policy, unreadable, judging))
     except BaseException:
         writer.close()  # the files queued so far are still written; the problem raised is the first one
         raise

@@ -30,7 +30,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
@@ -80,7 +79,8 @@ def test_the_sandbox_has_no_network_not_even_the_hosts_loopback(tmp_path):
     """Its own network namespace; and where the host's loopback works (not under `unshare -rn`), it is refused."""
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    threading.Thread(target=server.accept, daemon=True).start()
+    # no thread to accept: the kernel completes a connection to a listening socket (a thread blocked in accept()
+    # where nothing connects, under `unshare -rn`, would outlive the test and keep later ones from forking)
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the control: outside, it connects
         host_loopback = True
