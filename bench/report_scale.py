@@ -9,7 +9,8 @@ process so no peak memory is shared:
   report  ``harness.cli.main(["report", ...])``, the entry point ``python -m harness report`` calls: load, judge
           every upgrade path (ledgers and verdicts written), Markdown, HTML, JUnit XML, trend
 
-Printed per size: seconds of each inside its process (the report's after its modules are imported, those
+Printed per size (times: the median of ``--repeats`` runs of each, interleaved, and each repeat's own ratio
+beside): seconds of each inside its process (the report's after its modules are imported, those
 ``main`` imports while building its parser included: a fixed cost printed apart, and the ratio with it), the
 ratio report / json, and the report's CPU seconds per json second: a large run's report judges half its paths
 and renders its HTML in forked copies of itself (``harness.split_work``), so its wall time is not its CPU time,
@@ -96,7 +97,7 @@ def timed(module, name, phase):
 
     @functools.wraps(real)
     def wrapper(*args, **kwargs):
-        if running and phase != "measure":  # nested (history's functions call each other): counted once
+        if running and phase not in ("measure", "load"):  # nested (history's functions call each other): once
             return real(*args, **kwargs)
         running.append(phase)
         began = time.perf_counter()
@@ -122,11 +123,12 @@ print(json.dumps({"seconds": seconds, "imports": imported - start, "rss": own.ru
                   "exit": code, "phases": phases}), file=sys.__stdout__)
 """
 #: Where the report's time goes, each function timed inside the report's own process (module, function, phase).
-#: ``judge`` is ``judge_paths`` less the ``measure`` inside it: the judge itself and the ledgers and verdicts written.
+#: ``judge`` is ``load_and_judge`` less the ``load`` and ``measure`` inside it: the judge itself, the ledgers and
+#: verdicts written, and waiting for the copy that judged the other paths meanwhile.
 PHASES = [
-    ("harness.results", "load_run", "load"),
+    ("harness.verdicts", "_read_run", "load"),
     ("harness.verdicts", "measure_path", "measure"),
-    ("harness.verdicts", "judge_paths", "judge"),
+    ("harness.verdicts", "load_and_judge", "judge"),
     ("harness.history", "list_runs", "history"),
     ("harness.history", "completeness_flags", "history"),
     ("harness.history", "trend", "history"),
@@ -386,7 +388,7 @@ def measure_report(run_dir: Path, folder: Path, sample: bool = False) -> Measure
     if got["exit"] not in (0, 1):
         raise SystemExit(f"report exited {got['exit']}")
     phases = dict(got["phases"])
-    phases["judge"] = phases.get("judge", 0.0) - phases.get("measure", 0.0)
+    phases["judge"] = phases.get("judge", 0.0) - phases.get("measure", 0.0) - phases.get("load", 0.0)
     return Measured(
         got["seconds"],
         got["rss"],
@@ -413,9 +415,12 @@ class Row:
     json: Measured
     report: Measured
     html: int
+    ratios: list[float] = field(default_factory=list)  # each repeat's report / json, the two measured in a row
 
     @property
     def ratio(self) -> float:
+        """The median report time over the median json time (each repeat's own ratio is printed beside it: on a
+        shared machine they spread widely, a busy moment hitting one of the two and not the other)."""
         return self.report.seconds / self.json.seconds
 
     @property
@@ -470,10 +475,12 @@ def measure(size: str, workdir: Path, repeats: int) -> Row:
         json_runs.append(measure_json(run_dir, folder))
         report_runs.append(measure_report(run_dir, folder))
     row = Row(size, envs * scenarios, envs, data_bytes(run_dir), _pick(json_runs), _pick(report_runs), 0)
+    row.ratios = [r.seconds / j.seconds for j, r in zip(json_runs, report_runs, strict=True)]
     row.report.pss = measure_report(run_dir, folder, sample=True).pss  # memory: a run of its own, sampled
     row.html = (run_dir / "report.html").stat().st_size
     print(
-        f"{size}: json {row.json.seconds:.2f} s, report {row.report.seconds:.2f} s (x{row.ratio:.2f}), "
+        f"{size}: json {row.json.seconds:.2f} s, report {row.report.seconds:.2f} s (x{row.ratio:.2f}; each repeat's "
+        f"ratio: {' '.join(f'{r:.2f}' for r in sorted(row.ratios))}), "
         f"report peak {row.report.rss / MB:.0f} MB for {row.data / MB:.1f} MB of data, html {row.html / MB:.2f} MB",
         flush=True,
     )

@@ -239,26 +239,28 @@ def _documents_kept() -> Iterator[None]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.results import load_run
+    from harness.verdicts import load_and_judge, policy_of
 
     run_dir = _run_dir(args)
-    unreadable: dict[str, str] = {}
-    docs = load_run(run_dir, unreadable)  # a bad file is reported, every other environment still is
+    matrix = _matrix_or_none(args)
+    # a bad file is reported, every other environment still is; a large run's paths are judged while it is read
+    docs, unreadable, verdicts = load_and_judge(run_dir, _default_pairs(matrix), policy_of(matrix))
     if not docs:
         raise HarnessError(f"{run_dir}: the folder holds no readable results document {_listing(unreadable)}")
     with _documents_kept():
-        return _report(args, run_dir, docs, unreadable)
+        return _report(args, run_dir, (docs, unreadable, verdicts), matrix)
 
 
 def _report(
-    args: argparse.Namespace, run_dir: Path, docs: dict[str, EnvironmentResult], unreadable: dict[str, str]
+    args: argparse.Namespace,
+    run_dir: Path,
+    judged: tuple[dict[str, EnvironmentResult], dict[str, str], list[Verdict]],
+    matrix: matrix_mod.Matrix | None,
 ) -> int:
     from harness import history, report
-    from harness.verdicts import judge_paths, policy_of
 
-    matrix = _matrix_or_none(args)
+    docs, unreadable, verdicts = judged
     order = list(matrix.environments) if matrix else []
-    verdicts = judge_paths(run_dir, docs, _default_pairs(matrix), policy_of(matrix), unreadable)
     results_dir = Path(args.results_dir)
     runs = history.list_runs(results_dir, known={run_dir: docs})  # every run read once, this one not again
     flags = [f"unreadable results file: {line}" for line in unreadable.values()]

@@ -32,6 +32,7 @@ __all__ = [
     "load_run",
     "new_run_id",
     "read_result",
+    "read_run",
     "results_schema",
     "write_result",
 ]
@@ -458,23 +459,36 @@ def load_run(run_dir: Path, problems: dict[str, str] | None = None) -> dict[str,
     With ``problems``, a file that cannot be read is recorded there (its name's stem -> one line naming the file and
     what is wrong) and every other environment still loads; without it, the first bad file raises.
     """
+    with collector_paused():
+        return {doc.environment.name: doc for doc in read_run(run_dir, problems)}
+
+
+def read_run(run_dir: Path, problems: dict[str, str] | None = None) -> Iterator[EnvironmentResult]:
+    """``load_run``'s documents one at a time, in file-name order, for a caller that starts on the first ones
+    while the others are read (``verdicts.load_and_judge``); pause the collector around it (``collector_paused``).
+
+    A document naming an environment an earlier file already gave is a problem of its own (which one is meant
+    cannot be told, and what was started on the first one must not change under the caller).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ResultsError(f"{run_dir}: no such results folder")
-    docs = {}
     distinct = _Distinct()
-    with collector_paused():
-        for path in sorted(run_dir.glob("*.json")):
-            try:
-                doc = read_result(path)
-            except ResultsError as exc:
-                if problems is None:
-                    raise
-                problems[path.name.removesuffix(".json")] = str(exc)
-                continue
-            distinct.document(doc)
-            docs[doc.environment.name] = doc
-    return docs
+    first: dict[str, Path] = {}
+    for path in sorted(run_dir.glob("*.json")):
+        try:
+            doc = read_result(path)
+            name = doc.environment.name
+            if name in first:
+                raise ResultsError(f"{path}: environment {name!r} is already in {first[name].name}: file left out")
+        except ResultsError as exc:
+            if problems is None:
+                raise
+            problems[path.name.removesuffix(".json")] = str(exc)
+            continue
+        first[name] = path
+        distinct.document(doc)
+        yield doc
 
 
 def _record_look(record: RecordSummary) -> Hashable:

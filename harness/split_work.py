@@ -20,9 +20,9 @@ import pickle
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["can_fork", "in_two_processes", "side_by_side"]
+__all__ = ["Copy", "can_fork", "in_two_processes", "side_by_side"]
 
 _Item = TypeVar("_Item")
 _Answer = TypeVar("_Answer")
@@ -59,27 +59,48 @@ def side_by_side(
 ) -> tuple[_Answer, _Other]:
     """``here()`` in this process while a forked copy runs ``there()``, where that is safe and ``split`` asks for
     it; else one after the other, here. ``there`` may only change files (its memory is the copy's)."""
-    if not (split and can_fork()):
+    copy = Copy.start(there) if split else None
+    if copy is None:
         return here(), there()
-    sys.stdout.flush()
-    sys.stderr.flush()  # else what is buffered now would be written twice, once by each process
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the copy: coverage of a forked child is not collected
-        os.close(reader)
-        _answer_and_exit(there, writer)
-    os.close(writer)
     try:
         answer = here()
     finally:
-        message = _collect(reader, pid)  # the copy finishes its part even when this one failed
-    if message is None:
-        return answer, there()
-    kind, value = message
-    if kind == "error":
-        raise value
-    other: _Other = value
+        other = copy.answer()  # the copy finishes its part even when this one failed
     return answer, other
+
+
+class Copy(Generic[_Answer]):
+    """A forked copy of this process running one task; ``answer`` waits for what it gave."""
+
+    def __init__(self, task: Callable[[], _Answer], pid: int, reader: int) -> None:
+        self.task, self.pid, self.reader = task, pid, reader
+
+    @classmethod
+    def start(cls, task: Callable[[], _Answer]) -> Copy[_Answer] | None:
+        """``task`` started in a forked copy, or None where forking is not safe (``can_fork``)."""
+        if not can_fork():
+            return None
+        sys.stdout.flush()
+        sys.stderr.flush()  # else what is buffered now would be written twice, once by each process
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the copy: coverage of a forked child is not collected
+            os.close(reader)
+            _answer_and_exit(task, writer)
+        os.close(writer)
+        return cls(task, pid, reader)
+
+    def answer(self) -> _Answer:
+        """What the task returned, once the copy has exited; its exception raised here; the task run here when
+        the copy ended without a word (killed, out of memory)."""
+        message = _collect(self.reader, self.pid)
+        if message is None:
+            return self.task()
+        kind, value = message
+        if kind == "error":
+            raise value
+        answer: _Answer = value
+        return answer
 
 
 def _answer_and_exit(task: Callable[[], Any], writer: int) -> None:

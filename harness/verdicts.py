@@ -7,6 +7,7 @@ only until the last path through it is measured.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
@@ -22,11 +23,11 @@ from harness.errors import HarnessError
 from harness.judge import Reason, Verdict, judge
 from harness.ledger import ledger_json, measure_path
 from harness.matrix import Matrix, WaiverSpec, comparable
-from harness.results import EnvironmentResult, collector_paused, now_iso
-from harness.split_work import in_two_processes
+from harness.results import EnvironmentResult, collector_paused, now_iso, read_run
+from harness.split_work import Copy, in_two_processes
 from harness.worker.atomic import write_text_atomic
 
-__all__ = ["NotComparable", "Policy", "judge_paths", "policy_of"]
+__all__ = ["NotComparable", "Policy", "judge_paths", "load_and_judge", "policy_of"]
 
 
 class NotComparable(HarnessError):
@@ -186,6 +187,99 @@ def judge_paths(
         return _judge_in_order(run_dir, docs, list(some), policy, unreadable or {})
 
     return in_two_processes(judge_some, pairs)
+
+
+#: The share of a run's paths a copy forked while the run is read judges (``load_and_judge``): it starts once the
+#: documents of that many paths are read, and this process reads the others and judges the rest meanwhile. Reading
+#: is about half as long as judging every path, so 0.6 lets both end together (measured: 10k cells).
+_COPY_SHARE = 0.6
+#: Fewer paths than this are judged in this process alone: forking would cost more than it saves.
+_SPLIT_MINIMUM = 16
+
+
+def load_and_judge(
+    run_dir: Path, pairs: list[tuple[str, str]], policy: Policy
+) -> tuple[dict[str, EnvironmentResult], dict[str, str], list[Verdict]]:
+    """``load_run`` then ``judge_paths``, overlapped: the run's documents, its unreadable files (name -> line) and
+    the verdicts of ``pairs`` in their order (none when no document could be read: there is nothing to judge).
+
+    Where forking is safe, a copy of this process is forked as soon as the documents of ``_COPY_SHARE`` of the
+    paths are read; it judges those paths while this process reads the other documents and judges the others.
+    """
+    early = _EarlyCopy(run_dir, pairs, policy) if len(pairs) >= _SPLIT_MINIMUM else None
+    mine: list[int] = []
+    judged: list[Verdict] = []
+    try:
+        docs, unreadable = _read_run(run_dir, early)
+        if not docs:
+            return docs, unreadable, []
+        if early is None or early.copy is None:
+            return docs, unreadable, judge_paths(run_dir, docs, pairs, policy, unreadable)
+        theirs = set(early.theirs)
+        mine = [index for index in range(len(pairs)) if index not in theirs]
+        judged = _judge_in_order(run_dir, docs, [pairs[index] for index in mine], policy, unreadable)
+    except BaseException:
+        if early is not None:
+            early.wait()  # the copy finishes what it started (its files are kept); this failure is the one raised
+        raise
+    by_index = dict(zip(mine, judged, strict=True)) | early.answers()
+    return docs, unreadable, [by_index[index] for index in range(len(pairs))]
+
+
+def _read_run(run_dir: Path, early: _EarlyCopy | None) -> tuple[dict[str, EnvironmentResult], dict[str, str]]:
+    """The run's documents and unreadable files, ``early`` told of each document as it is read."""
+    unreadable: dict[str, str] = {}
+    docs: dict[str, EnvironmentResult] = {}
+    with collector_paused():
+        for doc in read_run(run_dir, unreadable):
+            docs[doc.environment.name] = doc
+            if early is not None:
+                early.read(doc.environment.name, docs)
+    return docs, unreadable
+
+
+class _EarlyCopy:
+    """Counts the paths whose two documents are read; forks the copy that judges them once there are enough."""
+
+    def __init__(self, run_dir: Path, pairs: list[tuple[str, str]], policy: Policy) -> None:
+        self.run_dir, self.pairs, self.policy = run_dir, pairs, policy
+        self.by_name: dict[str, list[int]] = {}
+        for index, pair in enumerate(pairs):
+            for name in dict.fromkeys(pair):
+                self.by_name.setdefault(name, []).append(index)
+        self.unread = {index: len(set(pair)) for index, pair in enumerate(pairs)}
+        self.ready: list[int] = []
+        self.waiting = True
+        self.theirs: list[int] = []
+        self.copy: Copy[list[Verdict]] | None = None
+
+    def read(self, name: str, docs: Mapping[str, EnvironmentResult]) -> None:
+        """``name``'s document is in ``docs``: the copy starts once enough paths have both of theirs."""
+        if not self.waiting:
+            return
+        for index in self.by_name.pop(name, []):
+            self.unread[index] -= 1
+            if self.unread[index] == 0:
+                self.ready.append(index)
+        if len(self.ready) < _COPY_SHARE * len(self.pairs):
+            return
+        self.waiting = False
+        ready = sorted(self.ready)
+        snapshot, pairs = dict(docs), [self.pairs[index] for index in ready]
+        self.copy = Copy.start(lambda: _judge_in_order(self.run_dir, snapshot, pairs, self.policy, {}))
+        self.theirs = ready if self.copy is not None else []
+
+    def wait(self) -> None:
+        """The copy (if one runs) has ended; what it gave or raised is dropped."""
+        if self.copy is not None:
+            with contextlib.suppress(BaseException):
+                self.copy.answer()
+
+    def answers(self) -> dict[int, Verdict]:
+        """The copy's verdicts by the index of their path (none when no copy ran); waits for it to end."""
+        if self.copy is None:
+            return {}
+        return dict(zip(self.theirs, self.copy.answer(), strict=True))
 
 
 def _judge_in_order(

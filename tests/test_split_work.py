@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -136,30 +137,94 @@ def _files(folder: Path, stamp: str) -> dict[str, dict[str, object]]:
     return {p.name: {k: v for k, v in json.loads(p.read_text()).items() if k != stamp} for p in folder.glob("*")}
 
 
+def _judged(run_dir: Path, how: str) -> tuple[list[dict[str, object]], object, object]:
+    """The chain's 19 paths judged ``how``: its verdicts, and its ledger and verdict files without their times."""
+    from harness.results import load_run
+    from harness.verdicts import Policy, judge_paths, load_and_judge
+
+    names = _chain(run_dir, 20)
+    pairs = list(itertools.pairwise(names))  # 19 paths: above the split's minimum
+    if how == "while read":
+        _, _, verdicts = load_and_judge(run_dir, pairs, Policy())
+    else:
+        verdicts = judge_paths(run_dir, load_run(run_dir), pairs, Policy())
+    assert [(v.baseline, v.candidate) for v in verdicts] == pairs
+    return (
+        [v.model_dump(exclude={"decided_at"}) for v in verdicts],
+        _files(run_dir / "ledger", "measured_at"),
+        _files(run_dir / "gonogo", "decided_at"),
+    )
+
+
 @needs_fork
 def test_paths_judged_in_two_processes_give_the_verdicts_and_files_of_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.results import load_run
-    from harness.verdicts import Policy, judge_paths
+    from harness import verdicts
 
-    written = {}
-    for mode in ("one", "two"):
-        run_dir = tmp_path / mode / "r1"
-        names = _chain(run_dir, 20)
-        pairs = list(itertools.pairwise(names))  # 19 paths: above the split's minimum
-        if mode == "one":
-            monkeypatch.setenv(split_work.PROCESSES_VARIABLE, "1")
-        else:
-            monkeypatch.delenv(split_work.PROCESSES_VARIABLE, raising=False)
-        verdicts = judge_paths(run_dir, load_run(run_dir), pairs, Policy())
-        assert [(v.baseline, v.candidate) for v in verdicts] == pairs
-        written[mode] = (
-            [v.model_dump(exclude={"decided_at"}) for v in verdicts],
-            _files(run_dir / "ledger", "measured_at"),
-            _files(run_dir / "gonogo", "decided_at"),
-        )
-    assert written["one"] == written["two"]
-    one = written["one"][0]
-    assert {v["verdict"] for v in one} >= {"GO", "NO-GO"}  # a drifting kernel and a failing cell were judged
-    assert len(written["two"][1]) == 19 and len(written["two"][2]) == 19
+    log = tmp_path / "judged-by"
+    real = verdicts._judge_in_order
+
+    def logged(run_dir: Path, docs: object, pairs: list[tuple[str, str]], *rest: object) -> object:
+        with log.open("a") as out:  # each process appends its own line: who judged how many paths
+            out.write(f"{os.getpid()} {len(pairs)} {pairs[0][0] if pairs else '-'}\n")
+        return real(run_dir, docs, pairs, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verdicts, "_judge_in_order", logged)
+    monkeypatch.setenv(split_work.PROCESSES_VARIABLE, "1")
+    one = _judged(tmp_path / "one" / "r1", "after reading")
+    monkeypatch.delenv(split_work.PROCESSES_VARIABLE)
+    log.unlink()
+    halves = _judged(tmp_path / "halves" / "r1", "after reading")
+    by_halves = sorted(line.split()[1:] for line in log.read_text().splitlines())
+    log.unlink()
+    early = _judged(tmp_path / "early" / "r1", "while read")
+    by_early = [line.split() for line in log.read_text().splitlines()]
+
+    assert one == halves == early
+    assert {v["verdict"] for v in one[0]} >= {"GO", "NO-GO"}  # a drifting kernel and a failing cell were judged
+    assert len(one[1]) == 19 and len(one[2]) == 19
+    assert by_halves == [["10", "env09"], ["9", "env00"]]  # 19 paths: 9 here, 10 in the copy
+    # the copy starts once 60% of the paths (11.4: 12) have both documents read: env00..env12, paths 0-11
+    pids = {pid for pid, _, _ in by_early}
+    assert len(pids) == 2 and sorted(count for _, count, _ in by_early) == ["12", "7"]
+    copy_line = next(line for line in by_early if line[1] == "12")
+    assert copy_line[0] != str(os.getpid()) and copy_line[2] == "env00"
+
+
+def test_a_second_document_of_one_environment_is_left_out_and_said(tmp_path: Path) -> None:
+    from harness.results import load_run
+
+    run_dir = tmp_path / "r1"
+    _chain(run_dir, 2)
+    (run_dir / "zz-copy.json").write_bytes((run_dir / "env01.json").read_bytes())
+    problems: dict[str, str] = {}
+    docs = load_run(run_dir, problems)
+    assert sorted(docs) == ["env00", "env01"]
+    assert list(problems) == ["zz-copy"]
+    assert "environment 'env01' is already in env01.json" in problems["zz-copy"]
+    with pytest.raises(ResultsError, match=re.escape("zz-copy.json: environment 'env01' is already in env01.json")):
+        load_run(run_dir)
+
+
+@needs_fork
+def test_an_error_in_the_early_copy_is_raised_after_this_process_judged_its_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import verdicts
+    from harness.verdicts import Policy, load_and_judge
+
+    run_dir = tmp_path / "r1"
+    names = _chain(run_dir, 20)
+    parent, real = os.getpid(), verdicts._judge_in_order
+
+    def failing_in_the_copy(*args: object) -> object:
+        if os.getpid() != parent:
+            raise ResultsError("env05.npz: not a readable record archive")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verdicts, "_judge_in_order", failing_in_the_copy)
+    with pytest.raises(ResultsError, match=re.escape("env05.npz: not a readable record archive")):
+        load_and_judge(run_dir, list(itertools.pairwise(names)), Policy())
+    written = sorted(p.name for p in (run_dir / "gonogo").glob("*.json"))
+    assert written == [f"env{i:02d}__env{i + 1:02d}.json" for i in range(12, 19)]  # this process's 7 paths
