@@ -97,7 +97,7 @@ def timed(module, name, phase):
 
     @functools.wraps(real)
     def wrapper(*args, **kwargs):
-        if running and phase not in ("measure", "load"):  # nested (history's functions call each other): once
+        if running and running[-1] == phase:  # nested in itself (history's functions call each other): once
             return real(*args, **kwargs)
         running.append(phase)
         began = time.perf_counter()
@@ -123,8 +123,8 @@ print(json.dumps({"seconds": seconds, "imports": imported - start, "rss": own.ru
                   "exit": code, "phases": phases}), file=sys.__stdout__)
 """
 #: Where the report's time goes, each function timed inside the report's own process (module, function, phase).
-#: ``judge`` is ``load_and_judge`` less the ``load`` and ``measure`` inside it: the judge itself, the ledgers and
-#: verdicts written, and waiting for the copy that judged the other paths meanwhile.
+#: ``judge`` is ``load_and_judge`` less the ``load``, ``measure`` and ``history`` inside it: the judge itself, the
+#: ledgers and verdicts written, and waiting for the copy that judged the other paths meanwhile.
 PHASES = [
     ("harness.verdicts", "_read_run", "load"),
     ("harness.verdicts", "measure_path", "measure"),
@@ -388,7 +388,7 @@ def measure_report(run_dir: Path, folder: Path, sample: bool = False) -> Measure
     if got["exit"] not in (0, 1):
         raise SystemExit(f"report exited {got['exit']}")
     phases = dict(got["phases"])
-    phases["judge"] = phases.get("judge", 0.0) - phases.get("measure", 0.0) - phases.get("load", 0.0)
+    phases["judge"] = phases.get("judge", 0.0) - sum(phases.get(p, 0.0) for p in ("load", "measure", "history"))
     return Measured(
         got["seconds"],
         got["rss"],

@@ -15,6 +15,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,30 +244,53 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     run_dir = _run_dir(args)
     matrix = _matrix_or_none(args)
-    # a bad file is reported, every other environment still is; a large run's paths are judged while it is read
-    docs, unreadable, verdicts = load_and_judge(run_dir, _default_pairs(matrix), policy_of(matrix))
-    if not docs:
+
+    def past_of(docs: dict[str, EnvironmentResult], unreadable: dict[str, str]) -> _Past:
+        return _past(args, run_dir, docs, unreadable)
+
+    # a bad file is reported, every other environment still is; a large run's paths are judged while it is read,
+    # and what the earlier runs say is read while the last of them are judged
+    docs, unreadable, verdicts, past = load_and_judge(run_dir, _default_pairs(matrix), policy_of(matrix), past_of)
+    if past is None:
         raise HarnessError(f"{run_dir}: the folder holds no readable results document {_listing(unreadable)}")
     with _documents_kept():
-        return _report(args, run_dir, (docs, unreadable, verdicts), matrix)
+        return _report(args, run_dir, (docs, verdicts, past), matrix)
 
 
-def _report(
-    args: argparse.Namespace,
-    run_dir: Path,
-    judged: tuple[dict[str, EnvironmentResult], dict[str, str], list[Verdict]],
-    matrix: matrix_mod.Matrix | None,
-) -> int:
-    from harness import history, report
+@dataclass(frozen=True)
+class _Past:
+    """What a report says from beyond this run's verdicts: its flags (unreadable files, missing cells), the trend
+    over the earlier runs and the releases new since the last one."""
 
-    docs, unreadable, verdicts = judged
-    order = list(matrix.environments) if matrix else []
+    flags: list[str]
+    trend: dict[str, Any]
+    releases: list[dict[str, str]]
+
+
+def _past(
+    args: argparse.Namespace, run_dir: Path, docs: dict[str, EnvironmentResult], unreadable: dict[str, str]
+) -> _Past:
+    from harness import history
+
     results_dir = Path(args.results_dir)
     runs = history.list_runs(results_dir, known={run_dir: docs})  # every run read once, this one not again
     flags = [f"unreadable results file: {line}" for line in unreadable.values()]
     flags += history.completeness_flags(run_dir, docs, results_dir, runs)
     trend = history.trend(results_dir, runs=runs)
-    releases = history.new_releases(run_dir, docs, results_dir, runs)
+    return _Past(flags, trend, history.new_releases(run_dir, docs, results_dir, runs))
+
+
+def _report(
+    args: argparse.Namespace,
+    run_dir: Path,
+    judged: tuple[dict[str, EnvironmentResult], list[Verdict], _Past],
+    matrix: matrix_mod.Matrix | None,
+) -> int:
+    from harness import report
+
+    docs, verdicts, past = judged
+    order = list(matrix.environments) if matrix else []
+    flags, trend, releases = past.flags, past.trend, past.releases
 
     def html_written() -> None:
         html = report.render_html(run_dir, docs, order, verdicts, flags, trend, releases)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import datetime
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -191,20 +192,26 @@ def judge_paths(
 
 #: The share of a run's paths a copy forked while the run is read judges (``load_and_judge``): it starts once the
 #: documents of that many paths are read, and this process reads the others and judges the rest meanwhile. Reading
-#: is about half as long as judging every path, so 0.6 lets both end together (measured: 10k cells).
-_COPY_SHARE = 0.6
+#: is about half as long as judging every path, and the copy judges a path a third slower (each page of the
+#: documents it touches is copied first), so 0.55 lets both end together (measured on a synthetic 10k-cell chain).
+_COPY_SHARE = 0.55
 #: Fewer paths than this are judged in this process alone: forking would cost more than it saves.
 _SPLIT_MINIMUM = 16
 
 
 def load_and_judge(
-    run_dir: Path, pairs: list[tuple[str, str]], policy: Policy
-) -> tuple[dict[str, EnvironmentResult], dict[str, str], list[Verdict]]:
-    """``load_run`` then ``judge_paths``, overlapped: the run's documents, its unreadable files (name -> line) and
-    the verdicts of ``pairs`` in their order (none when no document could be read: there is nothing to judge).
+    run_dir: Path,
+    pairs: list[tuple[str, str]],
+    policy: Policy,
+    meanwhile: Callable[[dict[str, EnvironmentResult], dict[str, str]], _Aside],
+) -> tuple[dict[str, EnvironmentResult], dict[str, str], list[Verdict], _Aside | None]:
+    """``load_run`` then ``judge_paths``, overlapped: the run's documents, its unreadable files (name -> line), the
+    verdicts of ``pairs`` in their order, and what ``meanwhile(docs, unreadable)`` gave (called once every document
+    is read; not at all, and no path judged, when none could be: there is nothing to judge).
 
     Where forking is safe, a copy of this process is forked as soon as the documents of ``_COPY_SHARE`` of the
-    paths are read; it judges those paths while this process reads the other documents and judges the others.
+    paths are read; it judges those paths while this process reads the other documents, judges the others and
+    calls ``meanwhile`` (the report reads the earlier runs then).
     """
     early = _EarlyCopy(run_dir, pairs, policy) if len(pairs) >= _SPLIT_MINIMUM else None
     mine: list[int] = []
@@ -212,18 +219,33 @@ def load_and_judge(
     try:
         docs, unreadable = _read_run(run_dir, early)
         if not docs:
-            return docs, unreadable, []
+            return docs, unreadable, [], None
         if early is None or early.copy is None:
-            return docs, unreadable, judge_paths(run_dir, docs, pairs, policy, unreadable)
+            verdicts = judge_paths(run_dir, docs, pairs, policy, unreadable)
+            return docs, unreadable, verdicts, _quietly(meanwhile, docs, unreadable)
         theirs = set(early.theirs)
         mine = [index for index in range(len(pairs)) if index not in theirs]
         judged = _judge_in_order(run_dir, docs, [pairs[index] for index in mine], policy, unreadable)
+        aside = _quietly(meanwhile, docs, unreadable)
     except BaseException:
         if early is not None:
             early.wait()  # the copy finishes what it started (its files are kept); this failure is the one raised
         raise
     by_index = dict(zip(mine, judged, strict=True)) | early.answers()
-    return docs, unreadable, [by_index[index] for index in range(len(pairs))]
+    return docs, unreadable, [by_index[index] for index in range(len(pairs))], aside
+
+
+_Aside = TypeVar("_Aside")
+
+
+def _quietly(
+    meanwhile: Callable[[dict[str, EnvironmentResult], dict[str, str]], _Aside],
+    docs: dict[str, EnvironmentResult],
+    unreadable: dict[str, str],
+) -> _Aside:
+    """``meanwhile`` with the collector paused: it reads, and the run's documents are not to be rescanned."""
+    with collector_paused():
+        return meanwhile(docs, unreadable)
 
 
 def _read_run(run_dir: Path, early: _EarlyCopy | None) -> tuple[dict[str, EnvironmentResult], dict[str, str]]:

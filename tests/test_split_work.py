@@ -145,7 +145,8 @@ def _judged(run_dir: Path, how: str) -> tuple[list[dict[str, object]], object, o
     names = _chain(run_dir, 20)
     pairs = list(itertools.pairwise(names))  # 19 paths: above the split's minimum
     if how == "while read":
-        _, _, verdicts = load_and_judge(run_dir, pairs, Policy())
+        _, _, verdicts, read = load_and_judge(run_dir, pairs, Policy(), lambda docs, _: (os.getpid(), sorted(docs)))
+        assert read == (os.getpid(), names)  # ``meanwhile``: here, with every document
     else:
         verdicts = judge_paths(run_dir, load_run(run_dir), pairs, Policy())
     assert [(v.baseline, v.candidate) for v in verdicts] == pairs
@@ -185,10 +186,10 @@ def test_paths_judged_in_two_processes_give_the_verdicts_and_files_of_one(
     assert {v["verdict"] for v in one[0]} >= {"GO", "NO-GO"}  # a drifting kernel and a failing cell were judged
     assert len(one[1]) == 19 and len(one[2]) == 19
     assert by_halves == [["10", "env09"], ["9", "env00"]]  # 19 paths: 9 here, 10 in the copy
-    # the copy starts once 60% of the paths (11.4: 12) have both documents read: env00..env12, paths 0-11
+    # the copy starts once 55% of the paths (10.45: 11) have both documents read: env00..env11, paths 0-10
     pids = {pid for pid, _, _ in by_early}
-    assert len(pids) == 2 and sorted(count for _, count, _ in by_early) == ["12", "7"]
-    copy_line = next(line for line in by_early if line[1] == "12")
+    assert len(pids) == 2 and sorted(count for _, count, _ in by_early) == ["11", "8"]
+    copy_line = next(line for line in by_early if line[1] == "11")
     assert copy_line[0] != str(os.getpid()) and copy_line[2] == "env00"
 
 
@@ -225,6 +226,6 @@ def test_an_error_in_the_early_copy_is_raised_after_this_process_judged_its_path
 
     monkeypatch.setattr(verdicts, "_judge_in_order", failing_in_the_copy)
     with pytest.raises(ResultsError, match=re.escape("env05.npz: not a readable record archive")):
-        load_and_judge(run_dir, list(itertools.pairwise(names)), Policy())
+        load_and_judge(run_dir, list(itertools.pairwise(names)), Policy(), lambda docs, _: None)
     written = sorted(p.name for p in (run_dir / "gonogo").glob("*.json"))
-    assert written == [f"env{i:02d}__env{i + 1:02d}.json" for i in range(12, 19)]  # this process's 7 paths
+    assert written == [f"env{i:02d}__env{i + 1:02d}.json" for i in range(11, 19)]  # this process's 8 paths
