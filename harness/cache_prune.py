@@ -61,10 +61,10 @@ def _mb(size: int) -> str:
 
 def parse_size(text: str) -> int:
     """``500M``, ``2G``, ``1.5g``, ``4096`` (bytes) -> bytes; anything else is a ValueError saying what is wanted."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])i?b?|b?)\s*", text.lower())  # "2ib": no size
     if match is None:
         raise ValueError(f"not a size: {text!r} (a number of bytes, or with K, M, G or T: 500M, 2G)")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
 def _tree_size(path: Path) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shlex
 import signal
@@ -461,6 +462,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         max_bytes = parse_size(args.max_size) if args.max_size is not None else None
     except ValueError as exc:
         raise HarnessError(f"--max-size: {exc}") from None
+    if args.older_than is not None and not math.isfinite(args.older_than):
+        raise HarnessError(f"--older-than: {args.older_than} is not a number of days")
     if args.older_than is not None and args.older_than < 0:
         raise HarnessError(f"--older-than: {args.older_than} is negative (a number of days)")
     older = args.older_than * 86400 if args.older_than is not None else None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths, relay, workspace
-from harness.cache import CellCache, CellKey, EnvironmentKey, source_digest
+from harness.cache import CachedCell, CellCache, CellKey, EnvironmentKey, source_digest
 from harness.documents import (
     Recorder,
     drop_other_locks,
@@ -252,16 +252,24 @@ class EnvironmentPipeline:
             if cached is None:
                 measure.append(sid)
                 continue
-            if cached.values is not None:
-                scratch.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(cached.values, scratch / f"{sid}.npz")  # the Recorder merges it like a worker's
-            if sid == relay.PRODUCE_ID:
-                self.cache.restore_artifacts(cached, paths.artifacts_dir(self.run_dir, self.env.name))
+            try:
+                self._take_files(sid, cached, scratch)
+            except OSError:  # the entry went (``cache prune`` meanwhile) or broke after it was read: measure it
+                measure.append(sid)
+                continue
             reused.append(cached.cell.model_copy(update={"reused_from": cached.origin}))
         if reused:
             recorder.doc.timings.cells_reused += len(reused)
             recorder.add_many(reused)
         return measure
+
+    def _take_files(self, sid: str, cached: CachedCell, scratch: Path) -> None:
+        """A reused cell's values (into the scratch folder the Recorder merges) and a producer's artifacts."""
+        if cached.values is not None:
+            scratch.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached.values, scratch / f"{sid}.npz")  # the Recorder merges it like a worker's
+        if sid == relay.PRODUCE_ID and self.cache is not None:
+            self.cache.restore_artifacts(cached, paths.artifacts_dir(self.run_dir, self.env.name))
 
     def _storing(self, sink: ResultSink, keys: Mapping[str, str], scratch: Path) -> ResultSink:
         """``sink``, after storing each measured cell in the cache (with its values and a producer's artifacts)."""

@@ -116,6 +116,27 @@ def test_an_unchanged_rerun_reuses_every_cell_without_starting_a_worker(tmp_path
         assert data["fault.a_first_passes::order"].tolist() == [2, 0, 1]
 
 
+def test_an_entry_whose_files_go_after_it_was_read_is_measured_again(tmp_path, fake_env, monkeypatch):
+    """``cache prune`` in another shell can remove an entry between ``get`` and the copy of its values."""
+    cache = CellCache(tmp_path / "cache")
+    _pipeline(tmp_path, "run1", cache).run()
+    real_get = cache.get
+
+    def get_then_pruned(key, sid):
+        cached = real_get(key, sid)
+        if cached is not None and cached.values is not None:
+            cached.values.unlink()  # what a prune running meanwhile does
+        return cached
+
+    monkeypatch.setattr(cache, "get", get_then_pruned)
+    again = _pipeline(tmp_path, "run2", cache).run()
+    pruned = [c for c in again.scenarios if not c.reused_from]
+    assert pruned and again.timings.worker_starts == 1
+    assert all(c.status == "pass" for c in again.scenarios)
+    with np.load(tmp_path / "results" / "run2" / "plain.npz") as data:  # measured again: the values are there
+        assert data["fault.a_first_passes::order"].tolist() == [2, 0, 1]
+
+
 def test_no_cache_and_a_changed_seed_measure_again(tmp_path, fake_env):
     cache = CellCache(tmp_path / "cache")
     _pipeline(tmp_path, "run1", cache).run()

@@ -130,6 +130,8 @@ def test_sizes_read_with_their_unit(text, size):
         (["cache", "prune"], "say what to remove"),
         (["cache", "prune", "--max-size", "3Q"], "--max-size: not a size: '3Q'"),
         (["cache", "prune", "--older-than", "-1"], "--older-than: -1.0 is negative"),
+        (["cache", "prune", "--older-than", "nan"], "--older-than: nan is not a number of days"),
+        (["cache", "prune", "--max-size", "2ib"], "--max-size: not a size: '2ib'"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, said):
