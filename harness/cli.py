@@ -470,6 +470,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
     dry_run = args.action == "info" or args.dry_run
     if args.action == "prune" and older is None and max_bytes is None:
         raise HarnessError("cache prune: say what to remove: --older-than DAYS, --max-size SIZE, or both")
+    if root.is_symlink():
+        raise HarnessError(f"{root}: a symbolic link; give the folder it points to (--cache-dir): no link is followed")
+    if not root.is_dir():
+        print(f"{root}: no cell cache here yet: nothing to remove")
+        return 0
     print(f"{root}: {prune(root, older, max_bytes, dry_run=dry_run).line(dry_run)}")
     return 0
 

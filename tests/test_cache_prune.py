@@ -138,3 +138,14 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, said):
     assert main([*argv, "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert said in err and len(err.splitlines()) == 1
+
+
+def test_a_symlinked_cache_root_is_refused_and_a_missing_one_said(tmp_path, capsys):
+    real = tmp_path / "real" / "cells" / "ab" / ("ab" + "0" * 62)
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "real" / "cells")
+    assert main(["cache", "prune", "--max-size", "0", "--cache-dir", str(link)]) == 2
+    assert "a symbolic link" in capsys.readouterr().err and real.is_dir()  # nothing removed through it
+    assert main(["cache", "info", "--cache-dir", str(tmp_path / "nowhere")]) == 0
+    assert "no cell cache here yet" in capsys.readouterr().out
