@@ -268,3 +268,22 @@ def test_the_documents_are_out_of_the_collectors_sight_only_while_the_command_ru
     assert gonogo(run, "--run", "r1", *not_comparable) == 2 and gc.get_freeze_count() == 0  # raised while kept
     assert gonogo(run, "--run", "r1") == 1 and gc.get_freeze_count() == 0
     assert len(frozen) >= 3 and all(count > 0 or not enabled for count, enabled in frozen)
+
+
+def test_the_documents_leave_the_collectors_sight_as_soon_as_the_run_is_read(run, monkeypatch):
+    import gc
+
+    from harness import cli
+
+    seen = []
+    real = cli._past
+
+    def past(args, run_dir, docs, unreadable):  # called once every document is read, before the report renders
+        tracked = {id(o) for o in gc.get_objects()}
+        seen.append([id(doc) in tracked or id(doc.scenarios[0]) in tracked for doc in docs.values()])
+        return real(args, run_dir, docs, unreadable)
+
+    monkeypatch.setattr(cli, "_past", past)
+    common = ["--matrix", str(run / "matrix.yaml"), "--results-dir", str(run / "results"), "--run", "r1"]
+    assert main(["report", *common]) == 1 and gc.get_freeze_count() == 0
+    assert len(seen) == 1 and len(seen[0]) >= 3 and not any(seen[0])  # no collection rescans them from then on
