@@ -526,13 +526,25 @@ def _targets(by_size: dict[str, Row]) -> None:
     ok = {True: "ok", False: "MISSED"}
     print()
     print(f"10k: report / json load {ten.ratio:.2f} (target <= 3): {ok[ten.ratio <= 3]}")
-    mem = ten.peak / ten.data
-    print(f"10k: report peak memory / data {mem:.2f}, above the imports {ten.memory:.2f} (target <= 2): {ok[mem <= 2]}")
+    mem, imports = ten.peak / ten.data, ten.report.rss_imported
+    print(
+        f"10k: report peak memory / data, what the data costs (above the imports) {ten.memory:.2f} (target <= 2): "
+        f"{ok[ten.memory <= 2]}"
+    )
+    print(
+        f"10k: report peak memory / data, the whole process {mem:.2f} (target <= 2): {ok[mem <= 2]} (its "
+        f"interpreter and libraries alone: {imports / MB:.0f} MB, {imports / ten.data:.2f} x the data)"
+    )
     print(f"10k: report.html {ten.html / MB:.2f} MB (target <= 5): {ok[ten.html <= 5 * MB]}")
     if "100k" in by_size:
         growth = by_size["100k"].ratio / ten.ratio
         ratio = by_size["100k"].ratio
         print(f"100k: time ratio {ratio:.2f} = {growth:.2f} x the 10k ratio (target <= 1.5): {ok[growth <= 1.5]}")
+        big = by_size["100k"]
+        print(
+            f"100k: report peak memory / data {big.peak / big.data:.2f} the whole process, "
+            f"{big.memory:.2f} above the imports"
+        )
 
 
 def main() -> None:
