@@ -45,18 +45,41 @@ def size(markdown: str) -> int:
     return len(markdown.encode("utf-8"))
 
 
-#: Every character ``text`` changes (line breaks, HTML's and Markdown's); a text holding none is its own result.
-_TEXT_CHANGES = re.compile(r"[\r\n&<>\\`*\[\]|~_]")
+#: Every character ``text`` changes anywhere (line breaks, HTML's and Markdown's); a text holding none of them, and
+#: not starting or ending with one of ``_EDGE_CHARACTERS``, is its own result.
+_TEXT_CHANGES = re.compile(r"[\r\n&<\\`*\[\]|~_]")
+#: What opens a block at the start of a line: an ordered list (``1.``, ``1)``), a heading, a bullet, a thematic break,
+#: a quote. A text may be the first thing on its line (a reason's summary is).
+_BLOCK_START = re.compile(
+    r"^(?:(?P<digits>\d{1,9})(?P<mark>[.)])(?=[ \t]|$)"
+    r"|(?P<sign>#{1,6}(?=[ \t]|$)|[-+](?=[ \t]|$)|-(?=[ \t]*-[ \t]*-)|>))"
+)
+#: How a text whose first character is one of these may begin a block, and one starting or ending in a blank be
+#: indented code or end in a line break: such a text is looked at closer.
+_EDGE_CHARACTERS = frozenset("#>+-0123456789 \t")
 
 
 def text(value: object) -> str:
-    """Plain text that stays plain in a paragraph, list item or table cell: no markup, no HTML, one line."""
+    """Plain text that stays plain in a paragraph (its first line included), list item or table cell: no markup, no
+    HTML, one line, no blanks at its ends. A ``>`` is escaped only at the start, where it opens a quote (once every
+    ``<`` is escaped, that is all it can do): ``A -> B`` reads the same in a terminal as on a rendered page."""
     cleaned = clean(str(value))
-    if _TEXT_CHANGES.search(cleaned) is None:  # most names and statuses: nothing to escape
+    if _TEXT_CHANGES.search(cleaned) is None and not _at_edges(cleaned):  # most names and statuses: nothing to do
         return cleaned
-    one_line = _NEWLINES.sub(" ", cleaned)
-    escaped = one_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKUP.sub(r"\\\1", escaped)
+    one_line = _NEWLINES.sub(" ", cleaned).strip()
+    escaped = _MARKUP.sub(r"\\\1", one_line.replace("&", "&amp;").replace("<", "&lt;"))
+    return _BLOCK_START.sub(_escaped_block_start, escaped, count=1)
+
+
+def _at_edges(cleaned: str) -> bool:
+    return bool(cleaned) and (cleaned[0] in _EDGE_CHARACTERS or cleaned[-1] in " \t")
+
+
+def _escaped_block_start(match: re.Match[str]) -> str:
+    """``1.`` as ``1\\.``, ``#`` as ``\\#``: the character that would open the block, backslash-escaped."""
+    if match["digits"]:
+        return f"{match['digits']}\\{match['mark']}"
+    return f"\\{match['sign']}"
 
 
 def line(value: str, which: int = 0, limit: int = 200) -> str:
