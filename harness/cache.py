@@ -48,8 +48,14 @@ __all__ = [
 
 CACHE_FORMAT = 1  # bump when the meaning of an entry changes: every older entry becomes a miss
 _KEY_LENGTH = 64
-#: Outcomes measured again rather than reused: a crash or timeout may be the machine's moment, not the release's.
-_NOT_CACHED = ("crash", "timeout", "env-error")
+#: Outcomes measured again rather than reused: a timeout may be the machine's moment (a busy machine), an env-error
+#: its network's, not the release's.
+_NOT_CACHED = ("timeout", "env-error")
+#: A crash is stored pending when first seen and reused only once a second measuring under the same key crashed
+#: alike (the same message: the same signal in the same scenario): one crash may be the machine's moment (an OOM
+#: kill), two alike with nothing changed are the release's (TF 2.16's TFLite converter aborts every time, and each
+#: unchanged nightly re-run paid a TensorFlow import to see it again).
+_CRASH, _CRASHES_TO_REUSE = "crash", 2
 _WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
 
 
@@ -186,6 +192,40 @@ def _holds_symlink(folder: Path) -> bool:
     return any(p.is_symlink() for p in folder.rglob("*"))
 
 
+def _pending_crash(cell: ScenarioResult, data: Mapping[str, Any]) -> bool:
+    """A crash entry not yet seen ``_CRASHES_TO_REUSE`` times alike: a miss (it is measured again)."""
+    if cell.status != _CRASH:
+        return False
+    crashes = data.get("crashes")
+    return not isinstance(crashes, int) or crashes < _CRASHES_TO_REUSE
+
+
+def _stored_crash(entry: Path) -> tuple[str, int] | None:
+    """The message of the crash the entry holds and how often it was seen alike; None for any other entry (one
+    that cannot be read is left as it is, as before: ``get`` misses it)."""
+    try:
+        data = json.loads((entry / "cell.json").read_text(encoding="utf-8"))
+        cell, crashes = data["cell"], data.get("crashes", 1)
+        if cell.get("status") != _CRASH or not isinstance(crashes, int):
+            return None
+        return str(cell.get("message", "")), crashes
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+
+
+def _into_place(staging: Path, entry: Path) -> None:
+    """``staging`` renamed to ``entry``; an entry there already is renamed aside first and deleted after (a reader
+    sees the old entry, a miss, or the new one; the aside folder is named as staging is, so a prune finds it when
+    a writer dies between the renames)."""
+    if not entry.exists():
+        os.rename(staging, entry)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}-", dir=entry.parent))
+    os.rename(entry, aside / "replaced")
+    os.rename(staging, entry)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 class CellCache:
     """Entries by key under ``root``; ``enabled=False`` (``--no-cache``) finds nothing but still stores."""
 
@@ -210,7 +250,7 @@ class CellCache:
             origin = str(data["origin"])
         except (OSError, ValueError, KeyError, TypeError, ValidationError, RecursionError):
             return None
-        if cell.id != cell_id or cell.cache_key != key:
+        if cell.id != cell_id or cell.cache_key != key or _pending_crash(cell, data):
             return None
         mark_used(entry / "cell.json")
         values, artifacts = entry / "values.npz", entry / "artifacts"
@@ -219,21 +259,30 @@ class CellCache:
     def put(
         self, key: str, cell: dict[str, Any], origin: str, values: Path | None = None, artifacts: Path | None = None
     ) -> bool:
-        """Store one measured cell (not a crash, timeout or env-error); False when it was not stored."""
+        """Store one measured cell (not a timeout or env-error; a crash pending until it recurs, ``_CRASH``);
+        False when it was not stored.
+
+        An entry already there is kept (same key, same inputs: it is as good), unless it holds a crash: then what
+        was measured now replaces it, a crash alike counted as seen once more."""
         if cell.get("status") in _NOT_CACHED:
             return False
         entry = self._entry(key)
-        if entry.exists():
-            return False  # same key, same inputs: the entry already there is as good
+        stored = _stored_crash(entry) if entry.exists() else None
+        if entry.exists() and (stored is None or stored == (str(cell.get("message", "")), _CRASHES_TO_REUSE)):
+            return False
+        data: dict[str, Any] = {"cell": {**cell, "cache_key": key}, "origin": origin}
+        if cell.get("status") == _CRASH:
+            again = stored is not None and stored[0] == str(cell.get("message", ""))
+            data["crashes"] = min(stored[1] + 1, _CRASHES_TO_REUSE) if stored is not None and again else 1
         entry.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=entry.parent))
         try:
-            (staging / "cell.json").write_text(json.dumps({"cell": {**cell, "cache_key": key}, "origin": origin}))
+            (staging / "cell.json").write_text(json.dumps(data))
             if values is not None and values.is_file():
                 shutil.copyfile(values, staging / "values.npz")
             if artifacts is not None and artifacts.is_dir() and not _holds_symlink(artifacts):
                 shutil.copytree(artifacts, staging / "artifacts")
-            os.rename(staging, entry)
+            _into_place(staging, entry)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
             return False  # a full disk or a race with a parallel writer: the cell is kept in the run anyway

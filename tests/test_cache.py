@@ -154,13 +154,54 @@ def test_a_moved_lock_is_a_new_key(tmp_path, monkeypatch):
     assert _pipeline(tmp_path, "run2", cache).run().timings.cells_reused == 0
 
 
-def test_crashes_and_timeouts_are_measured_again(tmp_path, fake_env):
+def test_a_crash_is_measured_again_once_then_reused_when_it_recurred_alike(tmp_path, fake_env):
     cache = CellCache(tmp_path / "cache")
     ids = ["fault.a_first_passes", "fault.b_segfault"]
     _pipeline(tmp_path, "run1", cache, ids=ids).run()
     again = _pipeline(tmp_path, "run2", cache, ids=ids).run()
     status = {c.id: (c.status, c.reused_from) for c in again.scenarios}
     assert status == {"fault.a_first_passes": ("pass", "run1/plain"), "fault.b_segfault": ("crash", "")}
+    assert again.timings.worker_starts == 1
+    third = _pipeline(tmp_path, "run3", cache, ids=ids).run()  # crashed alike twice: the release's, not a moment's
+    status = {c.id: (c.status, c.reused_from) for c in third.scenarios}
+    assert status == {"fault.a_first_passes": ("pass", "run1/plain"), "fault.b_segfault": ("crash", "run2/plain")}
+    assert third.timings.worker_starts == 0
+    crash = next(c for c in third.scenarios if c.id == "fault.b_segfault")
+    assert "SIGSEGV" in crash.message
+
+
+def _cell(status: str, message: str = "") -> dict[str, object]:
+    from harness.results import ScenarioResult
+
+    return ScenarioResult(id="a.cell", area="a", status=status, message=message).model_dump(mode="json")
+
+
+KEY = "ab" * 32
+
+
+def test_a_crash_is_reused_only_after_the_same_crash_twice_and_a_timeout_never(tmp_path):
+    cache = CellCache(tmp_path / "cache")
+    abort, segv = "worker killed by SIGABRT while running this scenario", "worker killed by SIGSEGV"
+    assert not cache.put(KEY, _cell("timeout", "timed out after 300 s"), "r1/e") and cache.get(KEY, "a.cell") is None
+    assert cache.put(KEY, _cell("crash", abort), "r1/e") and cache.get(KEY, "a.cell") is None  # once: pending
+    assert cache.put(KEY, _cell("crash", segv), "r2/e") and cache.get(KEY, "a.cell") is None  # another crash
+    assert cache.put(KEY, _cell("crash", segv), "r3/e")
+    taken = cache.get(KEY, "a.cell")
+    assert taken is not None and (taken.cell.status, taken.cell.message, taken.origin) == ("crash", segv, "r3/e")
+    assert not cache.put(KEY, _cell("crash", segv), "r4/e")  # the same again: the entry stands
+    assert cache.put(KEY, _cell("pass"), "r5/e")  # measured again (--no-cache) and passing: the crash is replaced
+    taken = cache.get(KEY, "a.cell")
+    assert taken is not None and (taken.cell.status, taken.origin) == ("pass", "r5/e")
+    assert not cache.put(KEY, _cell("crash", segv), "r6/e")  # a measured entry is kept, as any is
+    assert [p.name for p in (tmp_path / "cache" / "ab").iterdir()] == [KEY]  # nothing left aside
+
+
+def test_a_pending_crash_is_replaced_by_what_is_measured_next(tmp_path):
+    cache = CellCache(tmp_path / "cache")
+    assert cache.put(KEY, _cell("crash", "worker killed by SIGKILL"), "r1/e")
+    assert cache.put(KEY, _cell("fail", "assert 1 == 2"), "r2/e")  # the crash went: what was measured is stored
+    taken = cache.get(KEY, "a.cell")
+    assert taken is not None and taken.cell.status == "fail"
 
 
 def test_an_interrupted_run_resumes_from_the_cache_in_a_new_run(tmp_path, fake_env):
