@@ -7,7 +7,10 @@ so a model that loads only with a workaround still blocks the upgrade, with the 
 
 - ``load`` (outcomes): each call tried -> ``loaded`` or the error (its class and message, so a verdict names it);
 - ``predictions`` on the sample inputs, from the first call that worked; ``expected`` as a check when given;
-- ``compiled`` (config, Keras): the optimizer's class and learning rate, the loss and the metrics it was saved with.
+- ``compiled`` (config, Keras): the optimizer's class and learning rate, the loss and the metrics it was saved with,
+  recorded only when a call that compiles loaded the model: what ``compile=False`` or ``TFSMLayer`` gives is no
+  measure of the saved compile state (it was skipped), so comparing it would give a second reason for the broken
+  plain call, one that a fix of the load makes vanish.
 
 The cell runs in the sandbox (harness.pipeline): loading a model can run code from the file.
 """
@@ -39,7 +42,8 @@ def sample_inputs(spec: str | dict[str, Any]) -> np.ndarray:
 
 
 def _first_that_loads(attempts: list[Attempt]) -> tuple[dict[str, str], Any]:
-    """Try the calls in order until one works; each tried call's outcome, and what the working one returned."""
+    """Try the calls in order until one works; each tried call's outcome, and what the working one returned (the
+    last label in the outcomes is then the call that worked)."""
     outcomes: dict[str, str] = {}
     for label, call in attempts:
         try:
@@ -50,6 +54,10 @@ def _first_that_loads(attempts: list[Attempt]) -> tuple[dict[str, str], Any]:
         outcomes[label] = "loaded"
         return outcomes, loaded
     return outcomes, None
+
+
+#: The Keras calls that load a model compiled as it was saved (the others skip compiling or give a layer).
+_COMPILING_CALLS = frozenset({"load_model(path)", "load_model(path, safe_mode=False)"})
 
 
 def _keras_attempts(path: str) -> list[Attempt]:
@@ -84,7 +92,8 @@ def _keras_model(ctx: Context, entry: dict[str, Any], x: np.ndarray) -> np.ndarr
     ctx.record("load", outcomes, kind="outcomes")
     if model is None:
         return None
-    ctx.record("compiled", _compiled_state(model), kind="config")  # "none" where the load left it uncompiled
+    if list(outcomes)[-1] in _COMPILING_CALLS:
+        ctx.record("compiled", _compiled_state(model), kind="config")  # "none": saved without compiling
     out = model.predict(x, verbose=0) if hasattr(model, "predict") else model(x)
     if isinstance(out, dict):  # a SavedModel signature through TFSMLayer: its one (or first) output
         out = out[sorted(out)[0]]
