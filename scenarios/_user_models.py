@@ -8,9 +8,9 @@ so a model that loads only with a workaround still blocks the upgrade, with the 
 - ``load`` (outcomes): each call tried -> ``loaded`` or the error (its class and message, so a verdict names it);
 - ``predictions`` on the sample inputs, from the first call that worked; ``expected`` as a check when given;
 - ``compiled`` (config, Keras): the optimizer's class and learning rate, the loss and the metrics it was saved with,
-  recorded only when a call that compiles loaded the model: what ``compile=False`` or ``TFSMLayer`` gives is no
-  measure of the saved compile state (it was skipped), so comparing it would give a second reason for the broken
-  plain call, one that a fix of the load makes vanish.
+  when a call that compiles loaded the model. What ``compile=False`` or ``TFSMLayer`` gives is no measure of the
+  saved compile state (compiling was skipped): the record is then an ``info`` saying so, which is shown and never
+  judged, as comparing it (or its absence) would give a second reason for the one broken plain call.
 
 The cell runs in the sandbox (harness.pipeline): loading a model can run code from the file.
 """
@@ -92,8 +92,11 @@ def _keras_model(ctx: Context, entry: dict[str, Any], x: np.ndarray) -> np.ndarr
     ctx.record("load", outcomes, kind="outcomes")
     if model is None:
         return None
-    if list(outcomes)[-1] in _COMPILING_CALLS:
+    loaded_by = list(outcomes)[-1]
+    if loaded_by in _COMPILING_CALLS:
         ctx.record("compiled", _compiled_state(model), kind="config")  # "none": saved without compiling
+    else:
+        ctx.record("compiled", {"not measured": f"loaded by {loaded_by}, which does not compile"}, kind="info")
     out = model.predict(x, verbose=0) if hasattr(model, "predict") else model(x)
     if isinstance(out, dict):  # a SavedModel signature through TFSMLayer: its one (or first) output
         out = out[sorted(out)[0]]
