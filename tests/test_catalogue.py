@@ -53,6 +53,14 @@ def test_without_a_run_every_scenario_is_listed_as_not_run():
     assert "`Dense`" in page and "``" not in page  # reST literals become Markdown code spans
 
 
+def test_a_docstring_sentence_keeps_the_blanks_around_its_code_spans():
+    from harness.report.catalogue import _prose
+
+    sentence = "Catches ``Dense`` moving, or ``Conv2D`` - 2 layers"
+    assert _prose(sentence) == "Catches `Dense` moving, or `Conv2D` - 2 layers"
+    assert _prose("``x`` first") == "`x` first"
+
+
 def test_hostile_names_from_results_cannot_break_the_table(tmp_path):
     doc = env_doc(tmp_path, "a|b", [cell("layer_init.probe", **{"k|`x`\n## injected": np.ones(2)})])
     page = catalogue_page.render(catalogue.gather(_registry(), {"a|b": doc}), "r", "t")

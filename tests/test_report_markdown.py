@@ -213,8 +213,9 @@ def test_the_verdict_markdown_of_a_path_that_fits_builds_one_form(monkeypatch):
 
 def test_text_renders_as_itself_wherever_it_is_put():
     """Whatever ``mdsafe.text`` is given, a Markdown renderer shows exactly it, on one line without blanks at its
-    ends: as a paragraph of its own (where ``#``, ``1.``, ``-`` or ``>`` would open a block), in a list item and in
-    a table cell, with no markup, link, code or HTML of its own. The fast path for text that needs no escaping is
+    ends: as a paragraph of its own (where ``#``, ``1.``, ``-`` or ``>`` would open a block), as a paragraph's second
+    line (where ``--`` or ``==`` would make the first a heading), in a list item (``- --`` is a rule) and in a table
+    cell, with no markup, link, code or HTML of its own. The fast path for text that needs no escaping is
     held to the same."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
@@ -224,7 +225,7 @@ def test_text_renders_as_itself_wherever_it_is_put():
     def shown(value: str) -> str:  # as markdown-it writes text into HTML
         return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
-    @settings(max_examples=600, deadline=None)
+    @settings(max_examples=1500, deadline=None)
     @given(st.text(alphabet=st.sampled_from(list("ab_12 .)\t\r\n&<>\\`*[]|~#-+=!:\x1b\x00é")), max_size=14))
     def check(value):
         expected = shown(re.sub(r"\r\n|\r|\n", " ", clean(value)).strip())
@@ -232,6 +233,7 @@ def test_text_renders_as_itself_wherever_it_is_put():
         assert "\n" not in safe and "\r" not in safe
         assert rendered(safe) == (f"<p>{expected}</p>\n" if expected else "")
         assert rendered(f"- {safe}") == f"<ul>\n<li>{expected}</li>\n</ul>\n"
+        assert rendered(f"para\n{safe}") == (f"<p>para\n{expected}</p>\n" if expected else "<p>para</p>\n")
         table = rendered(f"| x | y |\n|---|---|\n| {safe} | z |")
         assert f"<td>{expected}</td>" in table and table.count("<td>") == 2
 

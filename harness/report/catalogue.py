@@ -22,7 +22,8 @@ def _prose(value: str) -> str:
     parts = value.split("``")
     if len(parts) % 2 == 0:  # an unpaired marker: no literal can be trusted, all of it is text
         return mdsafe.text(value)
-    return "".join(mdsafe.code(part) if index % 2 else mdsafe.text(part) for index, part in enumerate(parts))
+    pieces = (mdsafe.code(part) if index % 2 else mdsafe.text(part, whole=False) for index, part in enumerate(parts))
+    return "".join(pieces)  # in a table cell: no piece starts a line, and the blanks around the code spans stay
 
 
 def _records(records: dict[str, str]) -> str:

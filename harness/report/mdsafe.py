@@ -48,27 +48,33 @@ def size(markdown: str) -> int:
 #: Every character ``text`` changes anywhere (line breaks, HTML's and Markdown's); a text holding none of them, and
 #: not starting or ending with one of ``_EDGE_CHARACTERS``, is its own result.
 _TEXT_CHANGES = re.compile(r"[\r\n&<\\`*\[\]|~_]")
-#: What opens a block at the start of a line: an ordered list (``1.``, ``1)``), a heading, a bullet, a thematic break,
-#: a quote. A text may be the first thing on its line (a reason's summary is).
+#: What opens a block at the start of a line: an ordered list (``1.``, ``1)``), a heading, a bullet, a thematic break
+#: or setext underline (``--``, ``==``: a line of them after a paragraph's line makes it a heading), a quote. A text
+#: may be the first thing on its line (a reason's summary is), or follow ``- `` (``- --`` is a thematic break).
 _BLOCK_START = re.compile(
     r"^(?:(?P<digits>\d{1,9})(?P<mark>[.)])(?=[ \t]|$)"
-    r"|(?P<sign>#{1,6}(?=[ \t]|$)|[-+](?=[ \t]|$)|-(?=[ \t]*-[ \t]*-)|>))"
+    r"|(?P<sign>#{1,6}(?=[ \t]|$)|[-+](?=[ \t]|$)|-(?=-)|[=>]))"
 )
 #: How a text whose first character is one of these may begin a block, and one starting or ending in a blank be
 #: indented code or end in a line break: such a text is looked at closer.
-_EDGE_CHARACTERS = frozenset("#>+-0123456789 \t")
+_EDGE_CHARACTERS = frozenset("#>+=-0123456789 \t")
 
 
-def text(value: object) -> str:
-    """Plain text that stays plain in a paragraph (its first line included), list item or table cell: no markup, no
-    HTML, one line, no blanks at its ends. A ``>`` is escaped only at the start, where it opens a quote (once every
-    ``<`` is escaped, that is all it can do): ``A -> B`` reads the same in a terminal as on a rendered page."""
+def text(value: object, *, whole: bool = True) -> str:
+    """Plain text that stays plain in a paragraph (any of its lines), list item or table cell: no markup, no HTML,
+    one line, no blanks at its ends. A ``>`` is escaped only at the start, where it opens a quote (once every ``<``
+    is escaped, that is all it can do): ``A -> B`` reads the same in a terminal as on a rendered page.
+
+    ``whole=False``: a piece of a line that other pieces join (``catalogue._prose``, between code spans): its blanks
+    are kept and its start is not a line's."""
     cleaned = clean(str(value))
-    if _TEXT_CHANGES.search(cleaned) is None and not _at_edges(cleaned):  # most names and statuses: nothing to do
+    if _TEXT_CHANGES.search(cleaned) is None and not (whole and _at_edges(cleaned)):  # most names: nothing to do
         return cleaned
-    one_line = _NEWLINES.sub(" ", cleaned).strip()
+    one_line = _NEWLINES.sub(" ", cleaned)
+    if whole:
+        one_line = one_line.strip()
     escaped = _MARKUP.sub(r"\\\1", one_line.replace("&", "&amp;").replace("<", "&lt;"))
-    return _BLOCK_START.sub(_escaped_block_start, escaped, count=1)
+    return _BLOCK_START.sub(_escaped_block_start, escaped, count=1) if whole else escaped
 
 
 def _at_edges(cleaned: str) -> bool:
