@@ -56,6 +56,9 @@ _NOT_CACHED = ("timeout", "env-error")
 #: kill), two alike with nothing changed are the release's (TF 2.16's TFLite converter aborts every time, and each
 #: unchanged nightly re-run paid a TensorFlow import to see it again).
 _CRASH, _CRASHES_TO_REUSE = "crash", 2
+#: How the supervisor ends the message of a crash inside the cell's own scenario; the others (a worker that never
+#: started, one that died between scenarios) say nothing of the cell, and depend on what ran before it.
+_CRASHED_IN_ITS_SCENARIO = "while running this scenario"
 _WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
 
 
@@ -259,21 +262,24 @@ class CellCache:
     def put(
         self, key: str, cell: dict[str, Any], origin: str, values: Path | None = None, artifacts: Path | None = None
     ) -> bool:
-        """Store one measured cell (not a timeout or env-error; a crash pending until it recurs, ``_CRASH``);
-        False when it was not stored.
+        """Store one measured cell (not a timeout or env-error; a crash in its own scenario pending until it
+        recurs, ``_CRASH``; no other crash); False when it was not stored.
 
         An entry already there is kept (same key, same inputs: it is as good), unless it holds a crash: then what
         was measured now replaces it, a crash alike counted as seen once more."""
-        if cell.get("status") in _NOT_CACHED:
+        status, message = cell.get("status"), str(cell.get("message", ""))
+        if status in _NOT_CACHED or (status == _CRASH and not message.endswith(_CRASHED_IN_ITS_SCENARIO)):
             return False
         entry = self._entry(key)
         stored = _stored_crash(entry) if entry.exists() else None
-        if entry.exists() and (stored is None or stored == (str(cell.get("message", "")), _CRASHES_TO_REUSE)):
+        if entry.exists() and (stored is None or stored == (message, _CRASHES_TO_REUSE)):
             return False
         data: dict[str, Any] = {"cell": {**cell, "cache_key": key}, "origin": origin}
-        if cell.get("status") == _CRASH:
-            again = stored is not None and stored[0] == str(cell.get("message", ""))
+        if status == _CRASH:
+            again = stored is not None and stored[0] == message
             data["crashes"] = min(stored[1] + 1, _CRASHES_TO_REUSE) if stored is not None and again else 1
+            if data["crashes"] < _CRASHES_TO_REUSE:
+                del data["origin"]  # pending: a reader without the rule for crashes (an older harness) misses it
         entry.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=entry.parent))
         try:

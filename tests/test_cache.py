@@ -181,7 +181,7 @@ KEY = "ab" * 32
 
 def test_a_crash_is_reused_only_after_the_same_crash_twice_and_a_timeout_never(tmp_path):
     cache = CellCache(tmp_path / "cache")
-    abort, segv = "worker killed by SIGABRT while running this scenario", "worker killed by SIGSEGV"
+    abort, segv = (f"worker killed by {signal} while running this scenario" for signal in ("SIGABRT", "SIGSEGV"))
     assert not cache.put(KEY, _cell("timeout", "timed out after 300 s"), "r1/e") and cache.get(KEY, "a.cell") is None
     assert cache.put(KEY, _cell("crash", abort), "r1/e") and cache.get(KEY, "a.cell") is None  # once: pending
     assert cache.put(KEY, _cell("crash", segv), "r2/e") and cache.get(KEY, "a.cell") is None  # another crash
@@ -196,9 +196,32 @@ def test_a_crash_is_reused_only_after_the_same_crash_twice_and_a_timeout_never(t
     assert [p.name for p in (tmp_path / "cache" / "ab").iterdir()] == [KEY]  # nothing left aside
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "worker did not start within 600 s",
+        "worker killed by SIGKILL before running any scenario",
+        "worker exited with status 1 before this scenario started",
+    ],
+)
+def test_a_crash_outside_the_cells_own_scenario_is_never_stored(tmp_path, message):
+    """A worker that never started, or died between scenarios, says nothing of the cell: measured again each time."""
+    cache = CellCache(tmp_path / "cache")
+    assert not cache.put(KEY, _cell("crash", message), "r1/e") and not cache.put(KEY, _cell("crash", message), "r2/e")
+    assert cache.get(KEY, "a.cell") is None and not (tmp_path / "cache" / "ab").exists()
+
+
+def test_a_pending_crash_is_missed_by_a_reader_that_does_not_know_the_rule(tmp_path):
+    """An older harness sharing the cache reads ``origin`` and no crash count: a pending crash has no ``origin``."""
+    cache = CellCache(tmp_path / "cache")
+    assert cache.put(KEY, _cell("crash", "worker killed by SIGABRT while running this scenario"), "r1/e")
+    stored = json.loads((tmp_path / "cache" / "ab" / KEY / "cell.json").read_text())
+    assert stored["crashes"] == 1 and "origin" not in stored
+
+
 def test_a_pending_crash_is_replaced_by_what_is_measured_next(tmp_path):
     cache = CellCache(tmp_path / "cache")
-    assert cache.put(KEY, _cell("crash", "worker killed by SIGKILL"), "r1/e")
+    assert cache.put(KEY, _cell("crash", "worker killed by SIGKILL while running this scenario"), "r1/e")
     assert cache.put(KEY, _cell("fail", "assert 1 == 2"), "r2/e")  # the crash went: what was measured is stored
     taken = cache.get(KEY, "a.cell")
     assert taken is not None and taken.cell.status == "fail"
