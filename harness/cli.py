@@ -228,7 +228,7 @@ def _listing(unreadable: dict[str, str]) -> str:
 @contextlib.contextmanager
 def _documents_kept() -> Iterator[None]:
     """The run's documents stay until the command ends and hold no reference cycles: out of the cyclic garbage
-    collector's sight meanwhile (``gc.freeze``: here what is there already, in ``load_and_judge`` what it read),
+    collector's sight meanwhile (``gc.freeze``: here what is there already, ``_freeze_what_was_read`` the run),
     its passes stop rescanning them, so judging a path costs the same in a run of 10,000 cells as in one of
     100,000. Handed back (``gc.unfreeze``) however the command ends.
     """
@@ -239,6 +239,14 @@ def _documents_kept() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def _freeze_what_was_read() -> None:
+    """Inside ``_documents_kept``: the run's documents, just read, out of the collector's sight too (it unfreezes
+    everything when the command ends)."""
+    import gc
+
+    gc.freeze()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -253,7 +261,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     # a bad file is reported, every other environment still is; a large run's paths are judged while it is read,
     # and what the earlier runs say is read while the last of them are judged
     with _documents_kept():
-        docs, unreadable, verdicts, past = load_and_judge(run_dir, _default_pairs(matrix), policy_of(matrix), past_of)
+        pairs, policy = _default_pairs(matrix), policy_of(matrix)
+        docs, unreadable, verdicts, past = load_and_judge(run_dir, pairs, policy, past_of, read=_freeze_what_was_read)
         if past is None:
             raise HarnessError(f"{run_dir}: the folder holds no readable results document {_listing(unreadable)}")
         return _report(args, run_dir, (docs, verdicts, past), matrix)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import gc
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -206,6 +205,7 @@ def load_and_judge(
     pairs: list[tuple[str, str]],
     policy: Policy,
     meanwhile: Callable[[dict[str, EnvironmentResult], dict[str, str]], _Aside],
+    read: Callable[[], object] = lambda: None,
 ) -> tuple[dict[str, EnvironmentResult], dict[str, str], list[Verdict], _Aside | None]:
     """``load_run`` then ``judge_paths``, overlapped: the run's documents, its unreadable files (name -> line), the
     verdicts of ``pairs`` in their order, and what ``meanwhile(docs, unreadable)`` gave (called once every document
@@ -215,16 +215,16 @@ def load_and_judge(
     paths are read; it judges those paths while this process reads the other documents, judges the others and
     calls ``meanwhile`` (the report reads the earlier runs then).
 
-    What was read is frozen out of the cyclic collector's passes once the reading ends (``gc.freeze``): the caller
-    keeps the documents to the end of its command and hands them back (``gc.unfreeze``, cli's
-    ``_documents_kept``). Left in, the first collections after the read rescanned all of it: 0.1 s of a 10k-cell
-    report.
+    ``read()`` is called once the reading ends, before any judging here: the report freezes what was read out of
+    the cyclic collector's passes then (``gc.freeze``, unfrozen when its command ends: cli's ``_documents_kept``).
+    Left in, the first collections after the read rescanned all of it: 0.1 s of a 10k-cell report.
     """
     early = _EarlyCopy(run_dir, pairs, policy) if len(pairs) >= _SPLIT_MINIMUM else None
     mine: list[int] = []
     judged: list[Verdict] = []
     try:
         docs, unreadable = _read_run(run_dir, early)
+        read()
         if not docs:
             return docs, unreadable, [], None
         if early is None or early.copy is None:
@@ -264,7 +264,6 @@ def _read_run(run_dir: Path, early: _EarlyCopy | None) -> tuple[dict[str, Enviro
             docs[doc.environment.name] = doc
             if early is not None:
                 early.read(doc.environment.name, docs)
-        gc.freeze()  # kept until the command ends, no cycle among them: no later collection rescans them
     return docs, unreadable
 
 

@@ -13,7 +13,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +30,16 @@ needs_fork = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def _no_other_thread() -> None:
-    """A thread an earlier test left running keeps every later split in one process: named here, not hidden."""
+def _no_other_thread() -> Iterator[None]:
+    """A thread an earlier test left running keeps every later split in one process: named here, not hidden. And
+    ``load_and_judge`` leaves the collector as it found it (freezing is its caller's, ``read=``)."""
+    import gc
+
     if sys.platform == "linux":
         assert threading.active_count() == 1, f"threads still running from an earlier test: {threading.enumerate()}"
+    frozen = gc.get_freeze_count()
+    yield
+    assert gc.get_freeze_count() == frozen
 
 
 def _tagged(items: Sequence[int]) -> list[tuple[int, int]]:
