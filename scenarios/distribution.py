@@ -145,6 +145,8 @@ def child_main(body: Callable[[], dict[str, Any]]) -> None:
     except Exception as exc:
         payload = {"error": error_text(exc)}
     print(RESULT_MARK + json.dumps(payload), flush=True)
+    sys.stderr.flush()
+    os._exit(0)  # no destructors: the DDP wrappers in ``_KEPT_ALIVE`` must not be dropped at interpreter exit
 
 
 def child_result(ctx: Context, code: str, timeout: float = CHILD_TIMEOUT_S) -> dict[str, Any]:
@@ -311,6 +313,13 @@ def _torch_model(torch: Any) -> Any:
     return model
 
 
+#: Every DDP wrapper this process made, kept until it ends without running destructors (``os._exit``).
+#: torch 2.13 deadlocks when the last reference to a wrapper goes in Python: the Reducer destroys the gloo process
+#: group, whose destructor joins its work thread with the GIL held, while that thread waits for the GIL to free the
+#: work it just finished (native stacks taken with gdb; 1 in ~25 runs on a loaded 2-core machine).
+_KEPT_ALIVE: list[Any] = []
+
+
 def _rank(rank: int, port: int, queue: Any) -> None:
     """One DDP rank: its half of the batch, backward (DDP all-reduces and averages), one SGD step."""
     import datetime
@@ -328,6 +337,7 @@ def _rank(rank: int, port: int, queue: Any) -> None:
         return
     try:
         model = torch.nn.parallel.DistributedDataParallel(_torch_model(torch))
+        _KEPT_ALIVE.append(model)  # dropped on return, it deadlocked rank 0 in about 1 run in 15 on a loaded machine
         x, y = fixed_data()
         shard = slice(rank * SAMPLES // WORLD, (rank + 1) * SAMPLES // WORLD)
         loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x[shard])), torch.from_numpy(y[shard]))
@@ -400,13 +410,6 @@ def torch_ddp_gloo_two_processes(ctx: Context) -> None:
 
 
 # --- torch: DDP with gloo in the worker's own process (world size 1) -----------------------------------------------
-
-
-#: Every DDP wrapper this worker made, kept until the worker ends without running destructors (``os._exit``).
-#: torch 2.13 deadlocks when the last reference to a wrapper goes in Python: the Reducer destroys the gloo process
-#: group, whose destructor joins its work thread with the GIL held, while that thread waits for the GIL to free the
-#: work it just finished (native stacks taken with gdb; 1 in ~25 runs on a loaded 2-core machine).
-_KEPT_ALIVE: list[Any] = []
 
 
 def _single_rank_ddp(torch: Any) -> dict[str, Any]:

@@ -68,6 +68,23 @@ def test_the_child_imports_these_scenarios_whatever_pythonpath_it_inherited():
     assert run_child(code, timeout=30, env=env).payload == {"ok": True}
 
 
+def test_the_child_ends_once_its_result_is_out_without_running_a_destructor_that_hangs():
+    # torch 2.13's DDP wrapper deadlocks in its destructor: a rank that dropped it at exit hung until the cell's
+    # timeout (found in CI). The child keeps such objects alive and must leave without destroying them.
+    code = (
+        "import time\n"
+        "from scenarios.distribution import child_main\n"
+        "class Hangs:\n"
+        "    def __del__(self):\n"
+        "        time.sleep(120)\n"
+        "kept = Hangs()\n"
+        "child_main(lambda: {'ok': True})\n"
+    )
+    outcome = run_child(code, timeout=20)
+    assert outcome.payload == {"ok": True}
+    assert not outcome.timed_out and outcome.returncode == 0
+
+
 def test_an_exception_in_the_child_body_comes_back_as_an_error_result():
     code = "from scenarios.distribution import child_main; child_main(lambda: {'x': 1 // 0})"
     payload = run_child(code, timeout=30).payload
