@@ -256,6 +256,8 @@ class CellCache:
         if cell.id != cell_id or cell.cache_key != key or _pending_crash(cell, data):
             return None
         mark_used(entry / "cell.json")
+        if cell.status == _CRASH:  # never with files: only a crash entry is ever replaced, so nothing to mis-pair
+            return CachedCell(cell, origin, None, None)
         values, artifacts = entry / "values.npz", entry / "artifacts"
         return CachedCell(cell, origin, values if values.is_file() else None, artifacts if artifacts.is_dir() else None)
 
@@ -266,7 +268,9 @@ class CellCache:
         recurs, ``_CRASH``; no other crash); False when it was not stored.
 
         An entry already there is kept (same key, same inputs: it is as good), unless it holds a crash: then what
-        was measured now replaces it, a crash alike counted as seen once more."""
+        was measured now replaces it, a crash alike counted as seen once more. A crash is stored without files, so
+        a reader that read a crash's ``cell.json`` just before its replacement landed takes no files of the new
+        entry (the only entries replaced hold none)."""
         status, message = cell.get("status"), str(cell.get("message", ""))
         if status in _NOT_CACHED or (status == _CRASH and not message.endswith(_CRASHED_IN_ITS_SCENARIO)):
             return False
@@ -280,6 +284,8 @@ class CellCache:
             data["crashes"] = min(stored[1] + 1, _CRASHES_TO_REUSE) if stored is not None and again else 1
             if data["crashes"] < _CRASHES_TO_REUSE:
                 del data["origin"]  # pending: a reader without the rule for crashes (an older harness) misses it
+        if status == _CRASH:  # what a dead worker left says nothing, and ``get`` pairs no files with a crash
+            values = artifacts = None
         entry.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=entry.parent))
         try:

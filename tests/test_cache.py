@@ -219,6 +219,23 @@ def test_a_pending_crash_is_missed_by_a_reader_that_does_not_know_the_rule(tmp_p
     assert stored["crashes"] == 1 and "origin" not in stored
 
 
+def test_a_crash_entry_holds_no_files_so_a_reader_racing_its_replacement_takes_none(tmp_path):
+    """Only a crash entry is ever replaced. A reader that read its ``cell.json`` and then looked for files while a
+    passing entry took its place would pair the crash with the new entry's values: a crash carries none."""
+    cache, values, artifacts = CellCache(tmp_path / "cache"), tmp_path / "v.npz", tmp_path / "artifacts"
+    values.write_bytes(b"partial values a dying worker left")
+    artifacts.mkdir()
+    (artifacts / "model.keras").write_bytes(b"half a model")
+    crash = _cell("crash", "worker killed by SIGSEGV while running this scenario")
+    for run in ("r1/e", "r2/e"):
+        assert cache.put(KEY, crash, run, values, artifacts)
+    entry = tmp_path / "cache" / "ab" / KEY
+    assert sorted(p.name for p in entry.iterdir()) == ["cell.json"]
+    (entry / "values.npz").write_bytes(b"a replacement's values, landed between the two reads")
+    taken = cache.get(KEY, "a.cell")
+    assert taken is not None and taken.cell.status == "crash" and (taken.values, taken.artifacts) == (None, None)
+
+
 def test_a_pending_crash_is_replaced_by_what_is_measured_next(tmp_path):
     cache = CellCache(tmp_path / "cache")
     assert cache.put(KEY, _cell("crash", "worker killed by SIGKILL while running this scenario"), "r1/e")
