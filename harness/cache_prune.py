@@ -32,6 +32,9 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 @dataclass(frozen=True)
 class Entry:
+    """One thing ``prune`` may remove: a cell's folder, a scan answer or a dead writer's staging folder, with the
+    last time it was stored or taken and its bytes (what the size bound counts)."""
+
     path: Path
     used: float  # seconds since the epoch
     size: int
@@ -40,6 +43,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class PruneResult:
+    """What one prune removed (or, dry, would remove) and what it kept, for its one-line summary."""
+
     removed: list[Entry]
     kept: list[Entry]
 
@@ -48,6 +53,7 @@ class PruneResult:
         return sum(e.size for e in found)
 
     def line(self, dry_run: bool = False) -> str:
+        """The summary the command prints: counts and megabytes both ways, in the dry run's words when dry."""
         verb = "would remove" if dry_run else "removed"
         return (
             f"{verb} {len(self.removed)} entries ({_mb(self._bytes(self.removed))}), "
