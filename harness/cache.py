@@ -284,8 +284,7 @@ class CellCache:
             data["crashes"] = min(stored[1] + 1, _CRASHES_TO_REUSE) if stored is not None and again else 1
             if data["crashes"] < _CRASHES_TO_REUSE:
                 del data["origin"]  # pending: a reader without the rule for crashes (an older harness) misses it
-        if status == _CRASH:  # what a dead worker left says nothing, and ``get`` pairs no files with a crash
-            values = artifacts = None
+            values = artifacts = None  # what a dead worker left says nothing, and ``get`` pairs no files with a crash
         entry.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=entry.parent))
         try:
